@@ -1,0 +1,176 @@
+import Linalg
+import Tensors
+
+extension Transformer {
+    /// One transformer block, in place on the residual stream `resid` (`[B·T, d_model]`).
+    func runBlock(
+        _ l: Int, _ resid: inout [Float], B: Int, T: Int, positions: [Int], runner: inout HookRunner,
+        kvCache: KVCache?, tape: inout Tape?
+    ) {
+        let c = config
+        let w = weights.blocks[l]
+        let N = B * T, d = c.dModel, dh = c.dHead, nH = c.nHeads, nKV = c.nKVHeads
+        var lt = tape == nil ? nil : LayerTape()
+
+        runner.visit(HookID(.residPre, layer: l), &resid, shape: [B, T, d])
+        lt?.residPre = resid
+        let n1 = applyNorm(w.ln1, kind: c.norm, epsilon: c.normEpsilon, resid, rows: N, d: d)
+        var x = n1.y
+        lt?.ln1Stats = n1.stats
+        runner.visit(HookID(.ln1Normalized, layer: l), &x, shape: [B, T, d])
+        lt?.ln1Out = x
+
+        var q = applyLinear(w.wQ, x, rows: N)
+        var k = applyLinear(w.wK, x, rows: N)
+        var v = applyLinear(w.wV, x, rows: N)
+        runner.visit(HookID(.q, layer: l), &q, shape: [B, T, nH, dh])
+        runner.visit(HookID(.k, layer: l), &k, shape: [B, T, nKV, dh])
+        runner.visit(HookID(.v, layer: l), &v, shape: [B, T, nKV, dh])
+        lt?.q = q
+        lt?.k = k
+        lt?.v = v
+        if let qn = w.qNorm, let kn = w.kNorm {
+            let a = applyNorm(qn, kind: .rms, epsilon: c.normEpsilon, q, rows: N * nH, d: dh)
+            let b = applyNorm(kn, kind: .rms, epsilon: c.normEpsilon, k, rows: N * nKV, d: dh)
+            q = a.y
+            k = b.y
+            lt?.qNormStats = a.stats
+            lt?.kNormStats = b.stats
+        }
+        if c.rotary {
+            let table = rotary.table(base: c.ropeBase(layer: l), positions: (positions.max() ?? 0) + 1)
+            q.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nH, dHead: dh, positions: positions) }
+            k.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nKV, dHead: dh, positions: positions) }
+        }
+        runner.visit(HookID(.rotQ, layer: l), &q, shape: [B, T, nH, dh])
+        runner.visit(HookID(.rotK, layer: l), &k, shape: [B, T, nKV, dh])
+        lt?.rotQ = q
+        lt?.rotK = k
+
+        // Keys and values to attend over: this call's, or the cache's (which now includes this call's).
+        let offset = kvCache?.count ?? 0
+        var keys = k, values = v
+        var Tk = T
+        if let kvCache {
+            kvCache.append(layer: l, keys: k, values: v, at: offset)
+            keys = kvCache.keys[l]
+            values = kvCache.values[l]
+            Tk = offset + T
+        }
+        var scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+        runner.visit(HookID(.attnScores, layer: l), &scores, shape: [B, nH, T, Tk])
+        scores.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: B * nH * T, cols: Tk) }
+        var pattern = scores
+        scores = []
+        runner.visit(HookID(.pattern, layer: l), &pattern, shape: [B, nH, T, Tk])
+        lt?.pattern = pattern
+        var z = attentionValues(pattern, values, B: B, T: T, Tk: Tk)
+        runner.visit(HookID(.z, layer: l), &z, shape: [B, T, nH, dh])
+        lt?.z = z
+
+        var attnOut = applyLinear(w.wO, z, rows: N)
+        if let pn = w.postAttentionNorm {
+            lt?.attnPreNorm = attnOut
+            let r = applyNorm(pn, kind: c.norm, epsilon: c.normEpsilon, attnOut, rows: N, d: d)
+            attnOut = r.y
+            lt?.postAttentionStats = r.stats
+        }
+        runner.visit(HookID(.attnOut, layer: l), &attnOut, shape: [B, T, d])
+        add(&resid, attnOut)
+        attnOut = []
+        runner.visit(HookID(.residMid, layer: l), &resid, shape: [B, T, d])
+        lt?.residMid = resid
+
+        let n2 = applyNorm(w.ln2, kind: c.norm, epsilon: c.normEpsilon, resid, rows: N, d: d)
+        var x2 = n2.y
+        lt?.ln2Stats = n2.stats
+        runner.visit(HookID(.ln2Normalized, layer: l), &x2, shape: [B, T, d])
+        lt?.ln2Out = x2
+        let F = c.dMLP
+        var pre = applyLinear(w.wGate ?? w.wIn, x2, rows: N)
+        runner.visit(HookID(.mlpPre, layer: l), &pre, shape: [B, T, F])
+        lt?.mlpPre = pre
+        var post = [Float](repeating: 0, count: N * F)
+        if let _ = w.wGate {
+            var lin = applyLinear(w.wIn, x2, rows: N)
+            runner.visit(HookID(.mlpPreLinear, layer: l), &lin, shape: [B, T, F])
+            lt?.mlpPreLinear = lin
+            let act = c.activation
+            for i in 0..<(N * F) { post[i] = Activations.apply(act, pre[i]) * lin[i] }
+        } else {
+            for i in 0..<(N * F) { post[i] = Activations.apply(c.activation, pre[i]) }
+        }
+        runner.visit(HookID(.mlpPost, layer: l), &post, shape: [B, T, F])
+        lt?.mlpPost = post
+        var mlpOut = applyLinear(w.wOut, post, rows: N)
+        if let pn = w.postMLPNorm {
+            lt?.mlpPreNorm = mlpOut
+            let r = applyNorm(pn, kind: c.norm, epsilon: c.normEpsilon, mlpOut, rows: N, d: d)
+            mlpOut = r.y
+            lt?.postMLPStats = r.stats
+        }
+        runner.visit(HookID(.mlpOut, layer: l), &mlpOut, shape: [B, T, d])
+        add(&resid, mlpOut)
+        runner.visit(HookID(.residPost, layer: l), &resid, shape: [B, T, d])
+        if let lt { tape?.layers.append(lt) }
+    }
+
+    /// Scaled, masked q·k scores `[B, n_heads, T, Tk]`. Query t sits at position offset+t; key j at position j
+    /// (with a cache) or at position j of the same sequence (without one).
+    func attentionScores(_ q: [Float], _ keys: [Float], B: Int, T: Int, Tk: Int, offset: Int, layer: Int) -> [Float] {
+        let c = config
+        let nH = c.nHeads, dh = c.dHead, group = c.nHeads / c.nKVHeads
+        let qW = c.qWidth, kW = c.kvWidth
+        var scores = [Float](repeating: 0, count: B * nH * T * Tk)
+        let window = c.isLocal(layer: layer) ? c.slidingWindow : nil
+        q.withUnsafeBufferPointer { qp in
+            keys.withUnsafeBufferPointer { kp in
+                scores.withUnsafeMutableBufferPointer { sp in
+                    for b in 0..<B {
+                        // Without a cache the keys of sequence b are rows b·T ..< b·T+T; with one (B = 1), rows 0 ..< Tk.
+                        let kBase = kp.baseAddress! + (Tk == T && offset == 0 ? b * T * kW : 0)
+                        for h in 0..<nH {
+                            let g = h / group
+                            let out = sp.baseAddress! + (b * nH + h) * T * Tk
+                            BLAS.gemm(
+                                transposeB: true, m: T, n: Tk, k: dh, alpha: c.attentionScale,
+                                a: qp.baseAddress! + b * T * qW + h * dh, lda: qW, b: kBase + g * dh, ldb: kW,
+                                c: out, ldc: Tk)
+                            for t in 0..<T {
+                                let qpos = offset + t
+                                let row = out + t * Tk
+                                for j in 0..<Tk where j > qpos || (window != nil && qpos - j >= window!) {
+                                    row[j] = -.infinity
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return scores
+    }
+
+    /// `z = pattern · V` per head, `[B·T, n_heads·d_head]`.
+    func attentionValues(_ pattern: [Float], _ values: [Float], B: Int, T: Int, Tk: Int) -> [Float] {
+        let c = config
+        let nH = c.nHeads, dh = c.dHead, group = c.nHeads / c.nKVHeads
+        let qW = c.qWidth, kW = c.kvWidth
+        var z = [Float](repeating: 0, count: B * T * qW)
+        pattern.withUnsafeBufferPointer { pp in
+            values.withUnsafeBufferPointer { vp in
+                z.withUnsafeMutableBufferPointer { zp in
+                    for b in 0..<B {
+                        let vBase = vp.baseAddress! + (Tk == T && values.count == B * T * kW ? b * T * kW : 0)
+                        for h in 0..<nH {
+                            BLAS.gemm(
+                                m: T, n: dh, k: Tk, a: pp.baseAddress! + (b * nH + h) * T * Tk, lda: Tk,
+                                b: vBase + (h / group) * dh, ldb: kW, c: zp.baseAddress! + b * T * qW + h * dh, ldc: qW)
+                        }
+                    }
+                }
+            }
+        }
+        return z
+    }
+}

@@ -1,0 +1,47 @@
+/// What one block's forward pass kept for its backward pass.
+struct LayerTape: Sendable {
+    var residPre: [Float] = []
+    var ln1Stats = NormStats(mean: [], inverse: [])
+    var ln1Out: [Float] = []
+    var q: [Float] = []
+    var k: [Float] = []
+    var v: [Float] = []
+    var qNormStats: NormStats?
+    var kNormStats: NormStats?
+    var rotQ: [Float] = []
+    var rotK: [Float] = []
+    var pattern: [Float] = []
+    var z: [Float] = []
+    var attnPreNorm: [Float]?
+    var postAttentionStats: NormStats?
+    var residMid: [Float] = []
+    var ln2Stats = NormStats(mean: [], inverse: [])
+    var ln2Out: [Float] = []
+    var mlpPre: [Float] = []
+    var mlpPreLinear: [Float]?
+    var mlpPost: [Float] = []
+    var mlpPreNorm: [Float]?
+    var postMLPStats: NormStats?
+}
+
+/// The activations a forward call recorded so `Transformer.backward` can run.
+public struct Tape: Sendable {
+    let config: ModelConfig
+    let batch: Int
+    let tokensPerSequence: Int
+    let offset: Int
+    let lengths: [Int]
+    var tokens: [[Int]] = []
+    var layers: [LayerTape] = []
+    var finalInput: [Float] = []
+    var finalStats = NormStats(mean: [], inverse: [])
+    var finalNormalized: [Float] = []
+
+    init(config: ModelConfig, batch: Int, tokens: Int, offset: Int, lengths: [Int]) {
+        self.config = config
+        self.batch = batch
+        self.tokensPerSequence = tokens
+        self.offset = offset
+        self.lengths = lengths
+    }
+}
