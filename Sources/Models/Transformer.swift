@@ -1,6 +1,7 @@
 import Foundation
 import Linalg
 import Tensors
+import ModelFormats
 
 /// Which positions' logits a forward call computes.
 public enum LogitsRequest: Sendable {
@@ -218,5 +219,13 @@ final class RotaryCache: @unchecked Sendable {
         let t = RotaryTable(base: base, dims: config.ropeDimensions, positions: n)
         tables[base] = t
         return t
+    }
+}
+
+extension Transformer {
+    /// Reads the configuration and all weights of a GGUF file (dequantized to Float32).
+    public init(gguf: GGUFFile) throws(ModelFormatError) {
+        let config = try ModelConfig(gguf: gguf)
+        self.init(config: config, weights: try WeightLoader.load(gguf, config: config))
     }
 }

@@ -1,0 +1,280 @@
+import Linalg
+import Tensors
+
+/// Gradients from one backward call.
+public struct Gradients: Sendable {
+    /// dL/d(activation) at the requested hook points, shaped like the activation.
+    public var hooks: [HookID: Tensor] = [:]
+    /// dL/d(parameter) in Locus's layout (`[inputs, outputs]` for linear maps, `[vocab, d_model]` for W_E).
+    public var parameters: [ParameterID: [Float]] = [:]
+}
+
+extension Transformer {
+    /// The vector-Jacobian product of a recorded forward call.
+    ///
+    /// - Parameters:
+    ///   - tape: from `forward(..., recordTape: true, logits: .all)`.
+    ///   - logitsGradient: dL/d(logits) for the rows that carry loss, keyed by row `b·T + t`.
+    ///   - hooks: activations whose gradient to return.
+    ///   - parameters: parameters whose gradient to return.
+    ///   - downTo: lowest block to differentiate through. Blocks below it are not touched, so the
+    ///     cost is proportional to the number of blocks above it. Hooks and parameters below it are not returned.
+    ///
+    /// Hook edits made during the forward call are treated as constants (their inputs get no gradient
+    /// through them); activations captured or changed by hooks are what the tape holds.
+    public func backward(
+        _ tape: Tape, logitsGradient: [Int: [Float]], hooks wanted: Set<HookID> = [], parameters: Set<ParameterID> = [],
+        downTo lowest: Int = 0
+    ) -> Gradients {
+        precondition(tape.offset == 0, "backward: a tape recorded with a KV cache is not supported")
+        precondition(tape.layers.count == config.nLayers, "backward: the tape must cover every block")
+        let c = config
+        let B = tape.batch, T = tape.tokensPerSequence, N = B * T, d = c.dModel, V = c.vocabSize
+        var g = Gradients()
+        let u = weights.unembedding ?? weights.embedding
+
+        // Unembedding: logits_r = normed_r · Uᵀ  ⇒ d normed_r = dlogits_r · U ; dU += dlogits_rᵀ normed_r
+        var dNormed = [Float](repeating: 0, count: N * d)
+        let wantU = parameters.contains(.unembedding) || (weights.unembedding == nil && parameters.contains(.embedding))
+        var dU = wantU ? [Float](repeating: 0, count: V * d) : []
+        for (row, dl) in logitsGradient {
+            precondition(dl.count == V && row >= 0 && row < N)
+            u.withUnsafeBufferPointer { up in
+                dl.withUnsafeBufferPointer { gp in
+                    dNormed.withUnsafeMutableBufferPointer { np in
+                        BLAS.gemv(transpose: true, rows: V, cols: d, a: up.baseAddress!, lda: d, x: gp.baseAddress!, y: np.baseAddress! + row * d)
+                    }
+                }
+            }
+            if wantU {
+                for t in 0..<V where dl[t] != 0 {
+                    for j in 0..<d { dU[t * d + j] += dl[t] * tape.finalNormalized[row * d + j] }
+                }
+            }
+        }
+        if wanted.contains(HookID(.lnFinalNormalized)) { g.hooks[HookID(.lnFinalNormalized)] = Tensor(shape: [B, T, d], data: dNormed) }
+        var dResid = [Float](repeating: 0, count: N * d)
+        normBackward(weights.finalNorm, kind: c.norm, x: tape.finalInput, stats: tape.finalStats, dy: dNormed, dx: &dResid, rows: N, d: d, dWeight: nil, dBias: nil)
+
+        for l in stride(from: c.nLayers - 1, through: lowest, by: -1) {
+            blockBackward(l, tape: tape, dResid: &dResid, wanted: wanted, parameters: parameters, grads: &g)
+        }
+        if lowest == 0 {
+            let embedID = HookID(.embed)
+            if wanted.contains(embedID) { g.hooks[embedID] = Tensor(shape: [B, T, d], data: dResid) }
+            if wanted.contains(HookID(.posEmbed)), c.rotary == false {
+                g.hooks[HookID(.posEmbed)] = Tensor(shape: [B, T, d], data: dResid)
+            }
+            if parameters.contains(.embedding) {
+                var dE = weights.unembedding == nil ? dU : [Float](repeating: 0, count: V * d)
+                for b in 0..<B {
+                    for t in 0..<tape.lengths[b] {
+                        let tok = tape.tokens[b][t]
+                        for j in 0..<d { dE[tok * d + j] += c.embeddingScale * dResid[(b * T + t) * d + j] }
+                    }
+                }
+                g.parameters[.embedding] = dE
+            }
+        }
+        if parameters.contains(.unembedding) && weights.unembedding != nil { g.parameters[.unembedding] = dU }
+        return g
+    }
+
+    /// Backward through block `l`: on entry `dResid` is dL/d(resid_post), on exit dL/d(resid_pre).
+    private func blockBackward(
+        _ l: Int, tape: Tape, dResid: inout [Float], wanted: Set<HookID>, parameters: Set<ParameterID>, grads g: inout Gradients
+    ) {
+        let c = config, w = weights.blocks[l], lt = tape.layers[l]
+        let B = tape.batch, T = tape.tokensPerSequence, N = B * T, d = c.dModel, F = c.dMLP
+        let nH = c.nHeads, nKV = c.nKVHeads, dh = c.dHead
+        func keep(_ site: HookSite, _ data: [Float], _ shape: [Int]) {
+            let id = HookID(site, layer: l)
+            if wanted.contains(id) { g.hooks[id] = Tensor(shape: shape, data: data) }
+        }
+        func param(_ k: ParameterKind) -> Bool { parameters.contains(.block(l, k)) }
+
+        keep(.residPost, dResid, [B, T, d])
+        keep(.mlpOut, dResid, [B, T, d])
+        // MLP
+        var dDown = dResid
+        if let pn = w.postMLPNorm {
+            dDown = [Float](repeating: 0, count: N * d)
+            normBackward(pn, kind: c.norm, x: lt.mlpPreNorm!, stats: lt.postMLPStats!, dy: dResid, dx: &dDown, rows: N, d: d, dWeight: nil, dBias: nil)
+        }
+        var dPost = linearBackward(w.wOut, x: lt.mlpPost, dy: dDown, rows: N, want: param(.W_out)) { g.parameters[.block(l, .W_out)] = $0 }
+        keep(.mlpPost, dPost, [B, T, F])
+        var dX2: [Float]
+        if let gate = w.wGate, let lin = lt.mlpPreLinear {
+            var dPre = [Float](repeating: 0, count: N * F)
+            var dLin = [Float](repeating: 0, count: N * F)
+            for i in 0..<(N * F) {
+                let p = lt.mlpPre[i]
+                dPre[i] = dPost[i] * lin[i] * Activations.derivative(c.activation, p)
+                dLin[i] = dPost[i] * Activations.apply(c.activation, p)
+            }
+            keep(.mlpPre, dPre, [B, T, F])
+            keep(.mlpPreLinear, dLin, [B, T, F])
+            dX2 = linearBackward(gate, x: lt.ln2Out, dy: dPre, rows: N, want: param(.W_gate)) { g.parameters[.block(l, .W_gate)] = $0 }
+            add(&dX2, linearBackward(w.wIn, x: lt.ln2Out, dy: dLin, rows: N, want: param(.W_in)) { g.parameters[.block(l, .W_in)] = $0 })
+        } else {
+            for i in 0..<(N * F) { dPost[i] *= Activations.derivative(c.activation, lt.mlpPre[i]) }
+            keep(.mlpPre, dPost, [B, T, F])
+            dX2 = linearBackward(w.wIn, x: lt.ln2Out, dy: dPost, rows: N, want: param(.W_in)) { g.parameters[.block(l, .W_in)] = $0 }
+        }
+        keep(.ln2Normalized, dX2, [B, T, d])
+        var dW2: [Float]? = param(.ln2) ? [Float](repeating: 0, count: d) : nil
+        normBackward(w.ln2, kind: c.norm, x: lt.residMid, stats: lt.ln2Stats, dy: dX2, dx: &dResid, rows: N, d: d, dWeight: &dW2, dBias: nil)
+        if let dW2 { g.parameters[.block(l, .ln2)] = dW2 }
+        keep(.residMid, dResid, [B, T, d])
+        keep(.attnOut, dResid, [B, T, d])
+
+        // Attention
+        var dO = dResid
+        if let pn = w.postAttentionNorm {
+            dO = [Float](repeating: 0, count: N * d)
+            normBackward(pn, kind: c.norm, x: lt.attnPreNorm!, stats: lt.postAttentionStats!, dy: dResid, dx: &dO, rows: N, d: d, dWeight: nil, dBias: nil)
+        }
+        let dZ = linearBackward(w.wO, x: lt.z, dy: dO, rows: N, want: param(.W_O)) { g.parameters[.block(l, .W_O)] = $0 }
+        keep(.z, dZ, [B, T, nH, dh])
+        var (dQ, dK, dV, dPattern, dScores) = attentionBackward(lt, dZ: dZ, B: B, T: T, wantPattern: wanted.contains(HookID(.pattern, layer: l)))
+        if let dPattern { keep(.pattern, dPattern, [B, nH, T, T]) }
+        keep(.attnScores, dScores, [B, nH, T, T])
+        keep(.rotQ, dQ, [B, T, nH, dh])
+        keep(.rotK, dK, [B, T, nKV, dh])
+        keep(.v, dV, [B, T, nKV, dh])
+        if c.rotary {
+            let positions = (0..<N).map { $0 % T }
+            let table = rotary.table(base: c.ropeBase(layer: l), positions: T)
+            dQ.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nH, dHead: dh, positions: positions, inverse: true) }
+            dK.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nKV, dHead: dh, positions: positions, inverse: true) }
+        }
+        if let qn = w.qNorm, let kn = w.kNorm {
+            var dq = [Float](repeating: 0, count: dQ.count), dk = [Float](repeating: 0, count: dK.count)
+            normBackward(qn, kind: .rms, x: lt.q, stats: lt.qNormStats!, dy: dQ, dx: &dq, rows: N * nH, d: dh, dWeight: nil, dBias: nil)
+            normBackward(kn, kind: .rms, x: lt.k, stats: lt.kNormStats!, dy: dK, dx: &dk, rows: N * nKV, d: dh, dWeight: nil, dBias: nil)
+            dQ = dq
+            dK = dk
+        }
+        keep(.q, dQ, [B, T, nH, dh])
+        keep(.k, dK, [B, T, nKV, dh])
+        var dX = linearBackward(w.wQ, x: lt.ln1Out, dy: dQ, rows: N, want: param(.W_Q)) { g.parameters[.block(l, .W_Q)] = $0 }
+        add(&dX, linearBackward(w.wK, x: lt.ln1Out, dy: dK, rows: N, want: param(.W_K)) { g.parameters[.block(l, .W_K)] = $0 })
+        add(&dX, linearBackward(w.wV, x: lt.ln1Out, dy: dV, rows: N, want: param(.W_V)) { g.parameters[.block(l, .W_V)] = $0 })
+        keep(.ln1Normalized, dX, [B, T, d])
+        var dW1: [Float]? = param(.ln1) ? [Float](repeating: 0, count: d) : nil
+        normBackward(w.ln1, kind: c.norm, x: lt.residPre, stats: lt.ln1Stats, dy: dX, dx: &dResid, rows: N, d: d, dWeight: &dW1, dBias: nil)
+        if let dW1 { g.parameters[.block(l, .ln1)] = dW1 }
+        keep(.residPre, dResid, [B, T, d])
+    }
+
+    /// Per head: dV += Pᵀ dZ ; dP = dZ Vᵀ ; dS = softmax'(dP) ; dQ = s·dS K ; dK += s·dSᵀ Q.
+    private func attentionBackward(_ lt: LayerTape, dZ: [Float], B: Int, T: Int, wantPattern: Bool)
+        -> ([Float], [Float], [Float], [Float]?, [Float])
+    {
+        let c = config, nH = c.nHeads, dh = c.dHead, group = nH / c.nKVHeads
+        let qW = c.qWidth, kW = c.kvWidth, s = c.attentionScale
+        var dQ = [Float](repeating: 0, count: B * T * qW)
+        var dK = [Float](repeating: 0, count: B * T * kW)
+        var dV = [Float](repeating: 0, count: B * T * kW)
+        var dPattern = [Float](repeating: 0, count: B * nH * T * T)
+        var dScores = [Float](repeating: 0, count: B * nH * T * T)
+        lt.pattern.withUnsafeBufferPointer { P in
+            dZ.withUnsafeBufferPointer { dz in
+                lt.v.withUnsafeBufferPointer { v in
+                    lt.rotQ.withUnsafeBufferPointer { q in
+                        lt.rotK.withUnsafeBufferPointer { k in
+                            dPattern.withUnsafeMutableBufferPointer { dP in
+                                dScores.withUnsafeMutableBufferPointer { dS in
+                                    dQ.withUnsafeMutableBufferPointer { dq in
+                                        dK.withUnsafeMutableBufferPointer { dk in
+                                            dV.withUnsafeMutableBufferPointer { dv in
+                                                for b in 0..<B {
+                                                    for h in 0..<nH {
+                                                        let gi = h / group
+                                                        let p = P.baseAddress! + (b * nH + h) * T * T
+                                                        let dp = dP.baseAddress! + (b * nH + h) * T * T
+                                                        let ds = dS.baseAddress! + (b * nH + h) * T * T
+                                                        let dzh = dz.baseAddress! + b * T * qW + h * dh
+                                                        let vh = v.baseAddress! + b * T * kW + gi * dh
+                                                        let qh = q.baseAddress! + b * T * qW + h * dh
+                                                        let kh = k.baseAddress! + b * T * kW + gi * dh
+                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, a: p, lda: T, b: dzh, ldb: qW, beta: 1, c: dv.baseAddress! + b * T * kW + gi * dh, ldc: kW)
+                                                        BLAS.gemm(transposeB: true, m: T, n: T, k: dh, a: dzh, lda: qW, b: vh, ldb: kW, c: dp, ldc: T)
+                                                        Softmax.rowsBackward(p, dp, ds, rows: T, cols: T)
+                                                        BLAS.gemm(m: T, n: dh, k: T, alpha: s, a: ds, lda: T, b: kh, ldb: kW, c: dq.baseAddress! + b * T * qW + h * dh, ldc: qW)
+                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, alpha: s, a: ds, lda: T, b: qh, ldb: qW, beta: 1, c: dk.baseAddress! + b * T * kW + gi * dh, ldc: kW)
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return (dQ, dK, dV, wantPattern ? dPattern : nil, dScores)
+    }
+
+    /// dL/dx for `y = x·W + b`, and dL/dW = xᵀ·dy when `want` (handed to `store`).
+    private func linearBackward(_ w: Linear, x: [Float], dy: [Float], rows: Int, want: Bool, store: ([Float]) -> Void) -> [Float] {
+        var dx = [Float](repeating: 0, count: rows * w.inputs)
+        w.weight.withUnsafeBufferPointer { wp in
+            dy.withUnsafeBufferPointer { gp in
+                dx.withUnsafeMutableBufferPointer { xp in
+                    BLAS.gemm(transposeB: true, m: rows, n: w.inputs, k: w.outputs, a: gp.baseAddress!, lda: w.outputs, b: wp.baseAddress!, ldb: w.outputs, c: xp.baseAddress!, ldc: w.inputs)
+                }
+            }
+        }
+        if want {
+            var dW = [Float](repeating: 0, count: w.inputs * w.outputs)
+            x.withUnsafeBufferPointer { xp in
+                dy.withUnsafeBufferPointer { gp in
+                    dW.withUnsafeMutableBufferPointer { wp in
+                        BLAS.gemm(transposeA: true, m: w.inputs, n: w.outputs, k: rows, a: xp.baseAddress!, lda: w.inputs, b: gp.baseAddress!, ldb: w.outputs, c: wp.baseAddress!, ldc: w.outputs)
+                    }
+                }
+            }
+            store(dW)
+        }
+        return dx
+    }
+
+    /// Accumulates the norm's input gradient into `dx` (+=).
+    private func normBackward(
+        _ n: NormWeights, kind: NormKind, x: [Float], stats: NormStats, dy: [Float], dx: inout [Float], rows: Int, d: Int,
+        dWeight: UnsafeMutablePointer<[Float]?>?, dBias: UnsafeMutablePointer<[Float]?>?
+    ) {
+        var dw = dWeight?.pointee ?? nil
+        x.withUnsafeBufferPointer { xp in
+            dy.withUnsafeBufferPointer { gp in
+                dx.withUnsafeMutableBufferPointer { dp in
+                    n.weight.withUnsafeBufferPointer { wp in
+                        let dwp: UnsafeMutablePointer<Float>? = nil
+                        switch kind {
+                        case .rms:
+                            if dw != nil {
+                                dw!.withUnsafeMutableBufferPointer { dwb in
+                                    Norms.rmsBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, inverseRMS: stats.inverse, dWeight: dwb.baseAddress!)
+                                }
+                            } else {
+                                Norms.rmsBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, inverseRMS: stats.inverse, dWeight: dwp)
+                            }
+                        case .layer:
+                            if dw != nil {
+                                dw!.withUnsafeMutableBufferPointer { dwb in
+                                    Norms.layerBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, mean: stats.mean, inverseStd: stats.inverse, dWeight: dwb.baseAddress!, dBias: nil)
+                                }
+                            } else {
+                                Norms.layerBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, mean: stats.mean, inverseStd: stats.inverse, dWeight: nil, dBias: nil)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        dWeight?.pointee = dw
+    }
+}

@@ -1,0 +1,74 @@
+import Linalg
+import XCTest
+
+/// The BLAS/LAPACK wrappers against naive loops on odd shapes.
+final class BLASTests: XCTestCase {
+    func naiveMatmul(_ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, ta: Bool, tb: Bool) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        for i in 0..<m {
+            for j in 0..<n {
+                var s: Float = 0
+                for p in 0..<k {
+                    let av = ta ? a[p * m + i] : a[i * k + p]
+                    let bv = tb ? b[j * k + p] : b[p * n + j]
+                    s += av * bv
+                }
+                c[i * n + j] = s
+            }
+        }
+        return c
+    }
+
+    func testGemmAllTransposesOddShapes() {
+        var rng = SystemRandomNumberGenerator()
+        for (m, n, k) in [(1, 1, 1), (3, 5, 7), (17, 1, 9), (1, 33, 4), (31, 29, 37)] {
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+                    var c = [Float](repeating: 0, count: m * n)
+                    BLAS.gemm(transposeA: ta, transposeB: tb, m: m, n: n, k: k, a: a, lda: ta ? m : k, b: b, ldb: tb ? k : n, c: &c, ldc: n)
+                    let want = naiveMatmul(a, b, m: m, n: n, k: k, ta: ta, tb: tb)
+                    for i in 0..<c.count { XCTAssertEqual(c[i], want[i], accuracy: 1e-4, "m\(m) n\(n) k\(k) ta\(ta) tb\(tb)") }
+                }
+            }
+        }
+    }
+
+    func testGemvMatchesGemm() {
+        let rows = 13, cols = 7
+        let a = (0..<(rows * cols)).map { Float($0 % 11) - 5 }
+        let x = (0..<rows).map { Float($0) * 0.5 }
+        var y = [Float](repeating: 0, count: cols)
+        BLAS.gemv(transpose: true, rows: rows, cols: cols, a: a, lda: cols, x: x, y: &y)
+        let want = naiveMatmul(x, a, m: 1, n: cols, k: rows, ta: false, tb: false)
+        XCTAssertEqual(y, want)
+    }
+
+    func testPositiveDefiniteSolveAndEigen() throws {
+        let n = 5
+        var m = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { m[i * n + j] = 1 / Double(i + j + 1) + (i == j ? 1 : 0) } }
+        let x = (0..<n).map { Double($0) - 2 }
+        var b = [Double](repeating: 0, count: n)
+        for i in 0..<n { for j in 0..<n { b[i] += m[i * n + j] * x[j] } }
+        var a = m
+        try LAPACK.solvePositiveDefinite(n: n, rightHandSides: 1, a: &a, b: &b)
+        for i in 0..<n { XCTAssertEqual(b[i], x[i], accuracy: 1e-10) }
+
+        var e = m
+        let w = try LAPACK.symmetricEigen(n: n, a: &e)
+        XCTAssertEqual(w, w.sorted())
+        // A v = λ v for every eigenpair (column j of e)
+        for j in 0..<n {
+            for i in 0..<n {
+                var av: Double = 0
+                for p in 0..<n { av += m[i * n + p] * e[p * n + j] }
+                XCTAssertEqual(av, w[j] * e[i * n + j], accuracy: 1e-10)
+            }
+        }
+        var singular = [Double](repeating: 1, count: 4)
+        var rhs = [Double](repeating: 1, count: 2)
+        XCTAssertThrowsError(try LAPACK.solve(n: 2, rightHandSides: 1, a: &singular, b: &rhs))
+    }
+}
