@@ -1,0 +1,57 @@
+import ArrayStore
+import Foundation
+import Tensors
+import XCTest
+
+final class H5FileTests: XCTestCase {
+    var dir: String!
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "locus-h5-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func testRoundTripWithAttributesAndGroups() throws {
+        let path = dir + "/cache.h5"
+        let t = Tensor(shape: [2, 3], data: [1, 2, 3, 4, 5, -6.5])
+        try H5File.write(path) { f in
+            try f.write(t, at: "activations/blocks.3.hook_resid_pre", attributes: ["hook": .string("blocks.3.hook_resid_pre"), "layer": .int(3)])
+            try f.write(doubles: [1, 2, 3, 4], shape: [2, 2], at: "stats/C", attributes: ["tokens": .double(1e5)])
+            try f.write(integers: [7, 8, 9], shape: [3], at: "prompt_ids")
+            try f.setAttributes(["model_sha256": .string("abc")])
+        }
+        let f = try H5File.open(path)
+        XCTAssertEqual(try f.readTensor("activations/blocks.3.hook_resid_pre"), t)
+        XCTAssertEqual(try f.readDoubles("stats/C").values, [1, 2, 3, 4])
+        XCTAssertEqual(try f.readIntegers("prompt_ids").values, [7, 8, 9])
+        let a = try f.attributes(of: "activations/blocks.3.hook_resid_pre")
+        XCTAssertEqual(a["hook"], .string("blocks.3.hook_resid_pre"))
+        XCTAssertEqual(a["layer"], .int(3))
+        XCTAssertEqual(try f.attributes(of: "stats/C")["tokens"], .double(1e5))
+        XCTAssertEqual(try f.attributes()["model_sha256"], .string("abc"))
+        XCTAssertEqual(try f.children(of: "/").sorted(), ["activations", "prompt_ids", "stats"])
+        XCTAssertTrue(f.exists("stats/C"))
+        XCTAssertFalse(f.exists("stats/D"))
+        XCTAssertThrowsError(try f.readTensor("missing"))
+    }
+
+    func testFailedWriteLeavesNothingAndKeepsOldFile() throws {
+        let path = dir + "/x.h5"
+        try H5File.write(path) { f in try f.write(Tensor(shape: [1], data: [42]), at: "a") }
+        struct Boom: Error {}
+        XCTAssertThrowsError(try H5File.write(path) { f in
+            try f.write(Tensor(shape: [1], data: [0]), at: "a")
+            throw Boom()
+        })
+        XCTAssertEqual(try H5File.open(path).readTensor("a").data, [42])
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.contains(".tmp-") }
+        XCTAssertEqual(leftovers, [])
+    }
+
+    func testOpeningGarbageIsAnError() throws {
+        let path = dir + "/junk.h5"
+        try Data("not hdf5".utf8).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try H5File.open(path)) { XCTAssertTrue("\($0)".contains("junk.h5")) }
+        XCTAssertThrowsError(try H5File.open(dir + "/none.h5"))
+    }
+}
