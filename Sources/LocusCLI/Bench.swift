@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Linalg
+import Locus
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Speed and memory benchmarks (figures, never asserted by tests).",
+        subcommands: [BenchForward.self, BenchBLAS.self])
+}
+
+/// Peak resident memory of this process so far (VmHWM), in MiB.
+func peakResidentMiB() -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? -1
+        return kb / 1024
+    }
+    return -1
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+struct BenchForward: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forward",
+        abstract: "Prefill tok/s at 16/128/512 tokens and decode tok/s (like llama-bench pp/tg), with peak memory.")
+
+    @OptionGroup var options: ModelOptions
+    @Option(help: "Repetitions per figure (the median is reported).") var repetitions = 3
+    @Option(parsing: .upToNextOption, help: "Prompt lengths for prefill.") var prefill: [Int] = [16, 128, 512]
+    @Option(help: "Tokens to decode.") var decode = 32
+
+    struct Report: Encodable {
+        let model: String
+        let threads: Int
+        let blasCore: String
+        let loadSeconds: Double
+        let prefillTokensPerSecond: [String: Double]
+        let decodeTokensPerSecond: Double
+        let peakResidentMiB: Double
+        let weightsMiB: Double
+    }
+
+    func run() throws {
+        let t0 = Date()
+        let m = try options.load()
+        let load = Date().timeIntervalSince(t0)
+        let tf = m.transformer
+        var rng = SplitMix64(seed: 1)
+        func tokens(_ n: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(tf.config.vocabSize)) } }
+        var pp: [String: Double] = [:]
+        for n in prefill {
+            let ids = tokens(n)
+            _ = try tf.forward([ids], logits: .last)
+            var times: [Double] = []
+            for _ in 0..<repetitions {
+                let s = Date()
+                _ = try tf.forward([ids], logits: .last)
+                times.append(Date().timeIntervalSince(s))
+            }
+            pp["pp\(n)"] = (Double(n) / median(times) * 10).rounded() / 10
+            if !options.json { log("pp\(n): \(pp["pp\(n)"]!) tok/s") }
+        }
+        var rates: [Double] = []
+        for _ in 0..<repetitions {
+            let cache = KVCache(config: tf.config)
+            _ = try tf.forward([tokens(1)], logits: .last, kvCache: cache)
+            let s = Date()
+            for _ in 0..<decode { _ = try tf.forward([tokens(1)], logits: .last, kvCache: cache) }
+            rates.append(Double(decode) / Date().timeIntervalSince(s))
+        }
+        let tg = (median(rates) * 10).rounded() / 10
+        let r = Report(
+            model: (m.path as NSString).lastPathComponent, threads: BLAS.threads, blasCore: BLAS.coreName,
+            loadSeconds: (load * 100).rounded() / 100, prefillTokensPerSecond: pp, decodeTokensPerSecond: tg,
+            peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10,
+            weightsMiB: (Double(tf.weights.parameterCount) * 4 / 1_048_576 * 10).rounded() / 10)
+        if options.json { return try printJSON(r) }
+        print("model \(r.model), \(r.threads) threads, OpenBLAS core \(r.blasCore), load \(r.loadSeconds) s")
+        for k in pp.keys.sorted(by: { Int($0.dropFirst(2))! < Int($1.dropFirst(2))! }) { print("prefill \(k): \(pp[k]!) tok/s") }
+        print("decode tg\(decode): \(tg) tok/s")
+        print("peak resident \(r.peakResidentMiB) MiB (weights \(r.weightsMiB) MiB in Float32)")
+    }
+}
