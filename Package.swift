@@ -14,6 +14,9 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         .systemLibrary(
@@ -28,12 +31,22 @@ let package = Package(
         .target(name: "Tokenization"),
         .target(name: "Models", dependencies: ["Linalg", "Tensors", "ModelFormats", "Tokenization"]),
         .target(name: "ArrayStore", dependencies: ["CHDF5", "Tensors"]),
+        .target(name: "Datasets", resources: [.copy("Resources")]),
+        .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets"]),
+        .target(name: "Editing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "ModelFormats"]),
+        .target(
+            name: "ModelStore",
+            dependencies: [
+                "ModelFormats", .product(name: "Crypto", package: "swift-crypto"), .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ]),
         .target(
             name: "Locus",
-            dependencies: ["Linalg", "Tensors", "ModelFormats", "Tokenization", "Models", "ArrayStore"]),
+            dependencies: ["Linalg", "Tensors", "ModelFormats", "Tokenization", "Models", "ArrayStore", "ModelStore", "Datasets", "Probing", "Editing"]),
         .executableTarget(
             name: "LocusCLI",
-            dependencies: ["Locus", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: [
+                "Locus", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
+            ]),
         .target(name: "TestSupport", dependencies: ["Tensors", "ModelFormats"], path: "Sources/TestSupport"),
         .testTarget(name: "LinalgTests", dependencies: ["Linalg", "TestSupport"]),
         .testTarget(
@@ -46,6 +59,10 @@ let package = Package(
             name: "ModelsTests", dependencies: ["Models", "TestSupport"],
             resources: [.copy("Fixtures")]),
         .testTarget(name: "ArrayStoreTests", dependencies: ["ArrayStore", "TestSupport"]),
+        .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "TestSupport"]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport"]),
+        .testTarget(name: "EditingTests", dependencies: ["Editing", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

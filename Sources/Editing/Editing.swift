@@ -1,0 +1,1 @@
+// Editing: changing facts (covariance statistics, ROME, MEMIT, AlphaEdit, verification, ledger).

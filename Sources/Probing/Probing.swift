@@ -1,0 +1,1 @@
+// Probing: locating facts (causal tracing, logit lens, FFN key-value memories, knowledge neurons).
