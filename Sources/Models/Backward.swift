@@ -242,7 +242,7 @@ extension Transformer {
         return dx
     }
 
-    /// Accumulates the norm's input gradient into `dx` (+=).
+    /// Accumulates the norm's input gradient into `dx` (+=), and the weight's into `dWeight` when given.
     private func normBackward(
         _ n: NormWeights, kind: NormKind, x: [Float], stats: NormStats, dy: [Float], dx: inout [Float], rows: Int, d: Int,
         dWeight: UnsafeMutablePointer<[Float]?>?, dBias: UnsafeMutablePointer<[Float]?>?
@@ -252,23 +252,16 @@ extension Transformer {
             dy.withUnsafeBufferPointer { gp in
                 dx.withUnsafeMutableBufferPointer { dp in
                     n.weight.withUnsafeBufferPointer { wp in
-                        let dwp: UnsafeMutablePointer<Float>? = nil
-                        switch kind {
-                        case .rms:
-                            if dw != nil {
-                                dw!.withUnsafeMutableBufferPointer { dwb in
-                                    Norms.rmsBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, inverseRMS: stats.inverse, dWeight: dwb.baseAddress!)
-                                }
-                            } else {
-                                Norms.rmsBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, inverseRMS: stats.inverse, dWeight: dwp)
-                            }
-                        case .layer:
-                            if dw != nil {
-                                dw!.withUnsafeMutableBufferPointer { dwb in
-                                    Norms.layerBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, mean: stats.mean, inverseStd: stats.inverse, dWeight: dwb.baseAddress!, dBias: nil)
-                                }
-                            } else {
-                                Norms.layerBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, mean: stats.mean, inverseStd: stats.inverse, dWeight: nil, dBias: nil)
+                        withOptionalPointer(&dw) { dwp in
+                            switch kind {
+                            case .rms:
+                                Norms.rmsBackward(
+                                    xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!,
+                                    inverseRMS: stats.inverse, dWeight: dwp)
+                            case .layer:
+                                Norms.layerBackward(
+                                    xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!,
+                                    mean: stats.mean, inverseStd: stats.inverse, dWeight: dwp, dBias: nil)
                             }
                         }
                     }
@@ -277,4 +270,10 @@ extension Transformer {
         }
         dWeight?.pointee = dw
     }
+}
+
+/// Runs `body` with a pointer to the optional array's storage, or nil when the array is absent.
+private func withOptionalPointer<R>(_ a: inout [Float]?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+    guard a != nil else { return body(nil) }
+    return a!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }
