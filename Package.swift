@@ -32,6 +32,7 @@ let package = Package(
         .target(name: "Models", dependencies: ["Linalg", "Tensors", "ModelFormats", "Tokenization"]),
         .target(name: "ArrayStore", dependencies: ["CHDF5", "Tensors"]),
         .target(name: "Datasets", resources: [.copy("Resources")]),
+        .target(name: "Notebooks"),
         .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets"]),
         .target(name: "Editing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "ModelFormats"]),
         .target(
@@ -41,7 +42,7 @@ let package = Package(
             ]),
         .target(
             name: "Locus",
-            dependencies: ["Linalg", "Tensors", "ModelFormats", "Tokenization", "Models", "ArrayStore", "ModelStore", "Datasets", "Probing", "Editing"]),
+            dependencies: ["Linalg", "Tensors", "ModelFormats", "Tokenization", "Models", "ArrayStore", "ModelStore", "Datasets", "Probing", "Editing", "Notebooks"]),
         .executableTarget(
             name: "LocusCLI",
             dependencies: [
@@ -61,6 +62,7 @@ let package = Package(
         .testTarget(name: "ArrayStoreTests", dependencies: ["ArrayStore", "TestSupport"]),
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
+        .testTarget(name: "NotebooksTests", dependencies: ["Notebooks"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "TestSupport"]),
     ],

@@ -6,6 +6,7 @@
 @_exported import Datasets
 @_exported import ModelFormats
 @_exported import ModelStore
+@_exported import Notebooks
 @_exported import Models
 @_exported import Probing
 @_exported import Editing

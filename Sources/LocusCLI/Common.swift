@@ -17,7 +17,7 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> LanguageModel {
         if let threads { BLAS.threads = threads }
         let path = try ModelCache().resolve(model)
-        return try LanguageModel(path: path)
+        return try LoadedModels.shared.model(at: path)
     }
 }
 
@@ -36,4 +36,20 @@ func log(_ s: String) {
 /// Escapes control characters so a token is visible on one line.
 func visible(_ s: String) -> String {
     s.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t")
+}
+
+/// Models loaded by this process, so a notebook loads each model once.
+final class LoadedModels: @unchecked Sendable {
+    static let shared = LoadedModels()
+    private var models: [String: LanguageModel] = [:]
+    private let lock = NSLock()
+
+    func model(at path: String) throws -> LanguageModel {
+        lock.lock()
+        defer { lock.unlock() }
+        if let m = models[path] { return m }
+        let m = try LanguageModel(path: path)
+        models[path] = m
+        return m
+    }
 }

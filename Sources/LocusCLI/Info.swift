@@ -33,7 +33,7 @@ struct Info: ParsableCommand {
             vocabulary: m.tokenizer.vocabularySize, bos: m.tokenizer.bosID, eos: m.tokenizer.eosID)
         if options.json { return try printJSON(r) }
         let c = m.config
-        print("file          \(r.file)")
+        print("file          \((r.file as NSString).lastPathComponent)")
         print("sha256        \(r.sha256)")
         print("architecture  \(c.architecture.rawValue) (GGUF v\(r.ggufVersion))")
         print("layers        \(c.nLayers)   d_model \(c.dModel)   d_mlp \(c.dMLP)   heads \(c.nHeads) (kv \(c.nKVHeads)) × d_head \(c.dHead)")

@@ -10,5 +10,39 @@ struct LocusCommand: ParsableCommand {
         discussion: """
             Models: `locus fetch smollm2` (default) or `locus fetch gemma3`, then --model NAME or a path to a GGUF file.
             """,
-        subcommands: [Fetch.self, Info.self, Tokenize.self, Run.self, Generate.self, Bench.self])
+        subcommands: [Fetch.self, Info.self, Tokenize.self, Run.self, Generate.self, NotebookCommand.self, Bench.self])
+
+    static func main() {
+        relaunchWithBLASCoreTypeIfNeeded()
+        var command: ParsableCommand
+        do {
+            command = try parseAsRoot()
+        } catch {
+            // --help, --version and usage errors: swift-argument-parser's messages; usage errors exit 1.
+            let code = exitCode(for: error)
+            if code == .success { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(1)
+        }
+        do {
+            try command.run()
+        } catch let error as ExitCode {
+            Foundation.exit(error.rawValue)
+        } catch {
+            // Exit codes: 0 ok, 1 user error (bad input, missing model, malformed file), 2 internal error.
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            Foundation.exit(isUserError(error) ? 1 : 2)
+        }
+    }
+}
+
+/// Errors caused by what the user gave (files, names, prompts), as opposed to bugs in Locus.
+func isUserError(_ error: Error) -> Bool {
+    switch error {
+    case is ValidationError, is ModelFormatError, is ForwardError, is HookError, is ModelStoreError, is DatasetError,
+        is TokenizerError, is TokenizerLoadingError, is StoreError:
+        return true
+    default:
+        return false
+    }
 }

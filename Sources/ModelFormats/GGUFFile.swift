@@ -98,8 +98,16 @@ public final class GGUFFile: @unchecked Sendable {
             guard offset % UInt64(align) == 0, offset < 1 << 48 else {
                 throw ModelFormatError(.malformed, file: path, field: "tensor.\(name).offset", expected: "a multiple of \(align)", found: "\(offset)")
             }
+            var elements = 1
+            for d in dims {
+                let (p, overflow) = elements.multipliedReportingOverflow(by: d)
+                guard !overflow, p <= 1 << 40 else {
+                    throw ModelFormatError(.malformed, file: path, field: "tensor.\(name).dims", expected: "at most 2^40 elements", found: "\(dims)")
+                }
+                elements = p
+            }
             let info = GGUFTensorInfo(name: name, dimensions: dims, type: type, offset: Int(offset))
-            guard info.elementCount % type.blockSize == 0 else {
+            guard dims[0] % type.blockSize == 0 else {
                 throw ModelFormatError(
                     .shapeMismatch, file: path, field: "tensor.\(name).dims",
                     expected: "a row length that is a multiple of \(type.blockSize) for \(type)", found: "\(dims)")

@@ -67,7 +67,7 @@ extension Transformer {
         scores = []
         runner.visit(HookID(.pattern, layer: l), &pattern, shape: [B, nH, T, Tk])
         lt?.pattern = pattern
-        var z = attentionValues(pattern, values, B: B, T: T, Tk: Tk)
+        var z = attentionValues(pattern, values, B: B, T: T, Tk: Tk, offset: offset, layer: l)
         runner.visit(HookID(.z, layer: l), &z, shape: [B, T, nH, dh])
         lt?.z = z
 
@@ -119,12 +119,14 @@ extension Transformer {
     }
 
     /// Scaled, masked q·k scores `[B, n_heads, T, Tk]`. Query t sits at position offset+t; key j at position j
-    /// (with a cache) or at position j of the same sequence (without one).
+    /// (with a cache) or at position j of the same sequence (without one). Queries are taken in blocks of
+    /// `attentionBlock` rows and multiplied only with the keys they can see, so masked scores cost nothing
+    /// beyond being set to -inf.
     func attentionScores(_ q: [Float], _ keys: [Float], B: Int, T: Int, Tk: Int, offset: Int, layer: Int) -> [Float] {
         let c = config
         let nH = c.nHeads, dh = c.dHead, group = c.nHeads / c.nKVHeads
         let qW = c.qWidth, kW = c.kvWidth
-        var scores = [Float](repeating: 0, count: B * nH * T * Tk)
+        var scores = [Float](repeating: -.infinity, count: B * nH * T * Tk)
         let window = c.isLocal(layer: layer) ? c.slidingWindow : nil
         q.withUnsafeBufferPointer { qp in
             keys.withUnsafeBufferPointer { kp in
@@ -136,15 +138,19 @@ extension Transformer {
                         for h in 0..<nH {
                             let g = h / group
                             let out = sp.baseAddress! + (b * nH + h) * T * Tk
-                            BLAS.gemm(
-                                transposeB: true, m: T, n: Tk, k: dh, alpha: c.attentionScale,
-                                a: qp.baseAddress! + b * T * qW + h * dh, lda: qW, b: kBase + g * dh, ldb: kW,
-                                c: out, ldc: Tk)
-                            for t in 0..<T {
-                                let qpos = offset + t
-                                let row = out + t * Tk
-                                for j in 0..<Tk where j > qpos || (window != nil && qpos - j >= window!) {
-                                    row[j] = -.infinity
+                            for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
+                                let r1 = min(r0 + Self.attentionBlock, T)
+                                let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
+                                BLAS.gemm(
+                                    transposeB: true, m: r1 - r0, n: k1 - k0, k: dh, alpha: c.attentionScale,
+                                    a: qp.baseAddress! + (b * T + r0) * qW + h * dh, lda: qW, b: kBase + k0 * kW + g * dh, ldb: kW,
+                                    c: out + r0 * Tk + k0, ldc: Tk)
+                                for t in r0..<r1 {
+                                    let qpos = offset + t
+                                    let row = out + t * Tk
+                                    let lo = window.map { max(0, qpos - $0 + 1) } ?? 0
+                                    for j in k0..<lo { row[j] = -.infinity }
+                                    for j in (qpos + 1)..<max(qpos + 1, k1) { row[j] = -.infinity }
                                 }
                             }
                         }
@@ -155,11 +161,22 @@ extension Transformer {
         return scores
     }
 
-    /// `z = pattern · V` per head, `[B·T, n_heads·d_head]`.
-    func attentionValues(_ pattern: [Float], _ values: [Float], B: Int, T: Int, Tk: Int) -> [Float] {
+    /// Query rows per block in the attention products.
+    static let attentionBlock = 64
+
+    /// The key range `k0..<k1` that some query in `rows` can see (causal, and within a sliding window).
+    func visibleKeys(rows: Range<Int>, offset: Int, window: Int?) -> (Int, Int) {
+        let k1 = offset + rows.upperBound
+        let k0 = window.map { max(0, offset + rows.lowerBound - $0 + 1) } ?? 0
+        return (k0, k1)
+    }
+
+    /// `z = pattern · V` per head, `[B·T, n_heads·d_head]`, skipping the keys no query of a block can see.
+    func attentionValues(_ pattern: [Float], _ values: [Float], B: Int, T: Int, Tk: Int, offset: Int, layer: Int) -> [Float] {
         let c = config
         let nH = c.nHeads, dh = c.dHead, group = c.nHeads / c.nKVHeads
         let qW = c.qWidth, kW = c.kvWidth
+        let window = c.isLocal(layer: layer) ? c.slidingWindow : nil
         var z = [Float](repeating: 0, count: B * T * qW)
         pattern.withUnsafeBufferPointer { pp in
             values.withUnsafeBufferPointer { vp in
@@ -167,9 +184,13 @@ extension Transformer {
                     for b in 0..<B {
                         let vBase = vp.baseAddress! + (values.count == B * Tk * kW ? b * Tk * kW : 0)
                         for h in 0..<nH {
-                            BLAS.gemm(
-                                m: T, n: dh, k: Tk, a: pp.baseAddress! + (b * nH + h) * T * Tk, lda: Tk,
-                                b: vBase + (h / group) * dh, ldb: kW, c: zp.baseAddress! + b * T * qW + h * dh, ldc: qW)
+                            for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
+                                let r1 = min(r0 + Self.attentionBlock, T)
+                                let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
+                                BLAS.gemm(
+                                    m: r1 - r0, n: dh, k: k1 - k0, a: pp.baseAddress! + ((b * nH + h) * T + r0) * Tk + k0, lda: Tk,
+                                    b: vBase + k0 * kW + (h / group) * dh, ldb: kW, c: zp.baseAddress! + (b * T + r0) * qW + h * dh, ldc: qW)
+                            }
                         }
                     }
                 }

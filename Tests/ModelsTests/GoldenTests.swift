@@ -92,4 +92,24 @@ final class GoldenTests: XCTestCase {
     func testLlamaGradients() throws { try checkGradients("llama") }
     func testGemma3Gradients() throws { try checkGradients("gemma3") }
     func testGPT2Gradients() throws { try checkGradients("gpt2") }
+
+    /// A prompt longer than one attention block (64 query rows) gives the same last-token logits as
+    /// decoding it token by token through the KV cache (an independent path: one query row at a time),
+    /// including Gemma 3's sliding-window layers.
+    func checkLongPromptAgainstIncrementalDecoding(_ arch: String) throws {
+        let g = try golden(arch)
+        var config = g.model.config
+        config.contextLength = 256  // the fixtures declare 32 positions; rotary models have no position table
+        let model = Transformer(config: config, weights: g.model.weights)
+        var rng = SplitMix64(seed: 3)
+        let ids = (0..<150).map { _ in Int(rng.next() % UInt64(config.vocabSize)) }
+        let full = try model.forward([ids], logits: .last).logits.data
+        let cache = KVCache(config: config)
+        var step: [Float] = []
+        for t in ids { step = try model.forward([[t]], logits: .last, kvCache: cache).logits.data }
+        assertClose(full, step, "\(arch) 150-token prompt vs incremental decoding")
+    }
+
+    func testLlamaLongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("llama") }
+    func testGemma3LongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("gemma3") }
 }
