@@ -34,8 +34,11 @@ struct Trace: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
     @OptionGroup var trace: TraceOptionsGroup
-    @Argument(help: "The prompt.") var prompt: String
-    @Option(help: "The subject (its tokens are corrupted); must occur in the prompt.") var subject: String
+    @Argument(help: "The prompt (omit with --known).") var prompt: String?
+    @Option(help: "The subject (its tokens are corrupted); must occur in the prompt.") var subject: String?
+    @Option(help: "Average indirect effect over known_1000 facts START..<END (e.g. 0..<400), tracing the first --count the model predicts correctly.")
+    var known: String?
+    @Option(help: "With --known: how many correctly predicted facts to average.") var count = 100
     @Option(help: "The answer to score (default: the model's top next token).") var target: String?
     @Option(help: "Output folder.") var out: String?
     @Flag(help: "Compute every cell by its own forward pass (the reference algorithm; slow).") var naive = false
@@ -44,7 +47,9 @@ struct Trace: ParsableCommand {
         let ctx = try ProbeContext(options)
         let m = ctx.model
         let opts = try trace.traceOptions()
-        let prompt = PromptTokens(self.prompt, tokenizer: m.tokenizer)
+        if let known { return try average(ctx, opts, range: try parseRange(known)) }
+        guard let promptText = self.prompt, let subject else { throw ValidationError("give a prompt and --subject (or --known START..<END)") }
+        let prompt = PromptTokens(promptText, tokenizer: m.tokenizer)
         let tgt = try target.map { try Target($0, tokenizer: m.tokenizer, policy: opts.targetPolicy) } ?? topTarget(m, prompt)
         let input = try TraceInput(prompt: prompt, subject: subject, target: tgt)
         let sigma = try ctx.embeddingNoise().sigma
@@ -58,6 +63,55 @@ struct Trace: ParsableCommand {
         print(TraceOutput.summary(r, sigma: sigma))
         if let out { print("wrote \(out)/trace.h5, trace.json, trace.svg, trace.png") }
     }
+
+    func average(_ ctx: ProbeContext, _ opts: TraceOptions, range: Range<Int>) throws {
+        let facts = try Datasets.knownFacts().map { KnownFactInput(knownID: $0.knownID, prompt: $0.prompt, subject: $0.subject, attribute: $0.attribute) }
+        let slice = try facts.slice(range, dataset: "known_1000")
+        let sigma = try ctx.embeddingNoise().sigma
+        let bar = ProgressBar("facts", quiet: options.json)
+        let r = try AverageIndirectEffect.run(
+            ctx.model.transformer, tokenizer: ctx.model.tokenizer, facts: slice, count: count, options: opts, sigma: sigma,
+            progress: { done, total, _ in bar.update(done, total) })
+        if let out {
+            try makeDirectory(out)
+            try r.writeHDF5(to: out + "/aie.h5", provenance: ctx.provenance)
+            try printJSONFile(r, to: out + "/aie.json")
+            let fig = r.figure()
+            try Data(fig.svg().utf8).write(to: URL(fileURLWithPath: out + "/aie.svg"))
+            try Data(fig.png()).write(to: URL(fileURLWithPath: out + "/aie.png"))
+        }
+        if options.json { return try printJSON(r) }
+        print(aieSummary(r))
+    }
+}
+
+func aieSummary(_ r: AverageIndirectEffect) -> String {
+    var s = String(format: "average over %d facts (examined %d, %d not predicted correctly), noise %.4f, %d samples, %.0f s\n", r.facts.count, r.examined, r.skippedWrongPrediction, r.noiseStd, r.options.samples, r.seconds)
+    s += String(format: "mean clean p %.4f, mean corrupted p %.4f, average total effect %.4f\n", r.meanClean, r.meanCorrupted, r.meanClean - r.meanCorrupted)
+    for k in r.options.kinds {
+        for (role, name) in [(2, "last subject token"), (5, "last token")] {
+            if let p = r.peak(k, role: role) { s += String(format: "%-6@ %-19@ peak AIE %.4f at layer %d\n", k.rawValue, name, p.effect, p.layer) }
+        }
+    }
+    return s
+}
+
+/// `A..<B`, `A..B` (inclusive) or `A:B` (half-open).
+func parseRange(_ s: String) throws -> Range<Int> {
+    let t = s.replacingOccurrences(of: " ", with: "")
+    for (sep, inclusive) in [("..<", false), ("...", true), ("..", true), (":", false)] {
+        let parts = t.components(separatedBy: sep)
+        if parts.count == 2, let a = Int(parts[0]), let b = Int(parts[1]) { return a..<(inclusive ? b + 1 : b) }
+    }
+    throw ValidationError("expected a range such as 0..<100, found '\(s)'")
+}
+
+/// Writes pretty JSON to a file.
+func printJSONFile<T: Encodable>(_ value: T, to path: String) throws {
+    let e = JSONEncoder()
+    e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    try e.encode(value).write(to: URL(fileURLWithPath: path))
 }
 
 /// The model's most likely next token as the target.

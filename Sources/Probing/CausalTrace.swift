@@ -175,6 +175,19 @@ public enum CausalTrace {
         }
     }
 
+    /// Clean and corrupted p(target) alone (no restoration): one clean and one corrupted forward pass.
+    public static func baseline(
+        _ model: Transformer, _ input: TraceInput, options: TraceOptions = TraceOptions(), sigma: Double? = nil
+    ) throws -> (clean: Double, corrupted: Double, noiseStd: Double) {
+        try options.validate(layers: model.config.nLayers, tokens: input.prompt.ids.count)
+        let std = try noiseStd(options, sigma: sigma)
+        let clean = try cleanRun(model, input, capture: [])
+        let single = input.target.ids.count == 1
+        let hooks = try Interventions.hooks([noise(input, std: std, options: options)], layers: model.config.nLayers)
+        let r = try model.forward(Array(repeating: input.sequence, count: options.samples), hooks: hooks, logits: single ? .last : .all)
+        return (clean.p, meanProbability(r.logits, rows: input.scoredRows, target: input.target.ids, lastOnly: single), std)
+    }
+
     /// Every cell of the trace computed by a separate forward pass of `samples` corrupted sequences with the
     /// cell's states restored from the clean run — the ROME algorithm, kept as the reference for `TraceEngine`.
     public static func naive(
@@ -221,3 +234,4 @@ public enum CausalTrace {
             cleanTopToken: clean.top, kinds: kinds, method: "naive", seconds: Date().timeIntervalSince(start))
     }
 }
+extension TraceKind: CodingKeyRepresentable {}
