@@ -27,15 +27,16 @@ public struct MemoryMining: Sendable {
     public let context: Int
     public let top: Int
 
-    /// Settings that name a cache file.
-    public static func fileName(corpus: String, tokens: Int, context: Int, top: Int, layers: [Int]) -> String {
-        "mine-\(corpus)-\(tokens)tok-ctx\(context)-top\(top)-layers\(layers.map(String.init).joined(separator: "_")).h5"
+    /// Settings that name a cache file. Triggers are searched at window positions whose prefix holds at least
+    /// `minimumPrefix` corpus tokens.
+    public static func fileName(corpus: String, tokens: Int, context: Int, top: Int, minimumPrefix: Int, layers: [Int]) -> String {
+        "mine-\(corpus)-\(tokens)tok-ctx\(context)-top\(top)-min\(minimumPrefix)-layers\(layers.map(String.init).joined(separator: "_")).h5"
     }
 
     /// Reads a mined file, or mines `text` and writes it.
     public static func loadOrMine(
         _ model: Transformer, tokenizer: Tokenizer, text: String, corpusName: String, corpusSHA256: String, layers: [Int], maxTokens: Int,
-        context: Int = 64, top: Int = 10, directory: String, provenance: Provenance, progress: ((Int, Int) -> Void)? = nil
+        context: Int = 64, top: Int = 10, minimumPrefix: Int = 4, directory: String, provenance: Provenance, progress: ((Int, Int) -> Void)? = nil
     ) throws -> MemoryMining {
         let L = model.config.nLayers
         if let bad = layers.first(where: { $0 < 0 || $0 >= L }) {
@@ -44,7 +45,7 @@ public struct MemoryMining: Sendable {
         guard maxTokens >= context, context >= 2 else {
             throw ProbingError.invalidOption(name: "tokens", expected: "at least one window of \(context) tokens", found: "\(maxTokens)")
         }
-        let path = directory + "/" + fileName(corpus: corpusName, tokens: maxTokens, context: context, top: top, layers: layers)
+        let path = directory + "/" + fileName(corpus: corpusName, tokens: maxTokens, context: context, top: top, minimumPrefix: minimumPrefix, layers: layers)
         if let m = try? load(path, provenance: provenance) { return m }
 
         // Windows of `context` tokens from the corpus's non-empty lines, each with the model's BOS if it uses one.
@@ -76,7 +77,9 @@ public struct MemoryMining: Sendable {
                 var vals = value[l]!, wh = where_[l]!
                 value[l] = []
                 for (b, seq) in chunk.enumerated() {
-                    for t in (bos == nil ? 0 : 1)..<seq.count {
+                    // Prefixes of at least `minimumPrefix` corpus tokens: the first positions of a window carry huge,
+                    // content-free activations (the attention-sink position) that would otherwise top every key.
+                    for t in ((bos == nil ? 0 : 1) + minimumPrefix - 1)..<seq.count {
                         let o = (b * context + t) * F
                         for i in 0..<F {
                             let v = a[o + i], base = i * top
@@ -112,6 +115,7 @@ public struct MemoryMining: Sendable {
             a["top"] = .int(Int64(top))
             a["layers"] = .string(JSONText.encode(layers))
             a["hook"] = .string("blocks.{l}.mlp.hook_post")
+            a["minimum_prefix"] = .int(Int64(minimumPrefix))
             try f.setAttributes(a)
         }
         return try load(path, provenance: provenance)
