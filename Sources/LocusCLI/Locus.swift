@@ -10,7 +10,7 @@ struct LocusCommand: ParsableCommand {
         discussion: """
             Models: `locus fetch smollm2` (default) or `locus fetch gemma3`, then --model NAME or a path to a GGUF file.
             """,
-        subcommands: [Fetch.self, Info.self, Tokenize.self, Run.self, Generate.self, NotebookCommand.self, Bench.self])
+        subcommands: [Fetch.self, Info.self, Tokenize.self, Run.self, Generate.self, Trace.self, Lens.self, Memories.self, Neurons.self, Probe.self, NotebookCommand.self, Bench.self])
 
     static func main() {
         relaunchWithBLASCoreTypeIfNeeded()
@@ -40,7 +40,7 @@ struct LocusCommand: ParsableCommand {
 func isUserError(_ error: Error) -> Bool {
     switch error {
     case is ValidationError, is ModelFormatError, is ForwardError, is HookError, is ModelStoreError, is DatasetError,
-        is TokenizerError, is TokenizerLoadingError, is StoreError:
+        is TokenizerError, is TokenizerLoadingError, is StoreError, is ProbingError:
         return true
     default:
         return false

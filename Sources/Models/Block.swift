@@ -5,7 +5,7 @@ extension Transformer {
     /// One transformer block, in place on the residual stream `resid` (`[B·T, d_model]`).
     func runBlock(
         _ l: Int, _ resid: inout [Float], B: Int, T: Int, positions: [Int], runner: inout HookRunner,
-        kvCache: KVCache?, tape: inout Tape?
+        kvCache: KVCache?, tape: inout Tape?, prefix: PrefixAttention? = nil
     ) {
         let c = config
         let w = weights.blocks[l]
@@ -48,13 +48,16 @@ extension Transformer {
         lt?.rotK = k
 
         // Keys and values to attend over: this call's, or the cache's (which now includes this call's).
-        let offset = kvCache?.count ?? 0
+        let offset = kvCache?.count ?? prefix?.count ?? 0
         var keys = k, values = v
         var Tk = T
         if let kvCache {
             kvCache.append(layer: l, keys: k, values: v, at: offset)
             keys = kvCache.keys[l]
             values = kvCache.values[l]
+            Tk = offset + T
+        } else if let prefix {
+            (keys, values) = prefix.prepended(to: k, v, batch: B, tokens: T)
             Tk = offset + T
         }
         var scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
@@ -129,8 +132,9 @@ extension Transformer {
             keys.withUnsafeBufferPointer { kp in
                 scores.withUnsafeMutableBufferPointer { sp in
                     for b in 0..<B {
-                        // Without a cache the keys of sequence b are rows b·T ..< b·T+T; with one (B = 1), rows 0 ..< Tk.
-                        let kBase = kp.baseAddress! + (Tk == T && offset == 0 ? b * T * kW : 0)
+                        // Keys of sequence b are rows b·Tk ..< (b+1)·Tk (without a cache Tk = T; with a prefix, each
+                        // sequence has its own); a KV cache (B = 1) holds rows 0 ..< Tk.
+                        let kBase = kp.baseAddress! + (keys.count == B * Tk * kW ? b * Tk * kW : 0)
                         for h in 0..<nH {
                             let g = h / group
                             let out = sp.baseAddress! + (b * nH + h) * T * Tk
@@ -178,7 +182,7 @@ extension Transformer {
             values.withUnsafeBufferPointer { vp in
                 z.withUnsafeMutableBufferPointer { zp in
                     for b in 0..<B {
-                        let vBase = vp.baseAddress! + (Tk == T && offset == 0 ? b * T * kW : 0)
+                        let vBase = vp.baseAddress! + (values.count == B * Tk * kW ? b * Tk * kW : 0)
                         for h in 0..<nH {
                             for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
                                 let r1 = min(r0 + Self.attentionBlock, T)
