@@ -28,6 +28,8 @@ struct LocusCommand: ParsableCommand {
             try command.run()
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
+        } catch where exitCode(for: error) == .success {
+            exit(withError: error)  // help requested from inside a command
         } catch {
             // Exit codes: 0 ok, 1 user error (bad input, missing model, malformed file), 2 internal error.
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
