@@ -34,7 +34,13 @@ let package = Package(
         .target(name: "Datasets", resources: [.copy("Resources")]),
         .target(name: "Notebooks"),
         .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets"]),
-        .target(name: "Editing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "ModelFormats"]),
+        .target(
+            name: "Editing",
+            dependencies: [
+                "Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "ModelFormats", "ModelStore",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Hyperparameters")]),
         .target(
             name: "ModelStore",
             dependencies: [
