@@ -71,6 +71,7 @@ final class TraceTests: XCTestCase {
                 for (x, y) in zip(a, b) { worst = max(worst, abs(x - y)) }
             }
             XCTAssertLessThan(worst, 1e-6, "\(arch): reuse vs naive, largest difference \(worst)")
+            print("reuse vs naive, \(arch): largest difference \(worst)")
             // Not a vacuous comparison: restoring changes the probability somewhere.
             let spread = fast.trace(.hidden)!.restored.flatMap { $0 }.map { abs($0 - fast.corruptedProbability) }.max()!
             XCTAssertGreaterThan(spread / fast.cleanProbability, 0.01, "\(arch): restoration should matter (relative to p)")
