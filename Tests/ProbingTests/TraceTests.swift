@@ -78,6 +78,28 @@ final class TraceTests: XCTestCase {
         }
     }
 
+    /// A target of two tokens scored as a sequence: the reuse engine still equals the naive reference.
+    func testSequenceTargetReuseEqualsNaive() throws {
+        let m = try TinyModels.load("llama")
+        let base = try fact(m)
+        let input = try TraceInput(prompt: base.prompt, subject: base.subject, target: Target(ids: [base.target.ids[0], 9], pieces: ["a", "b"], text: "ab"))
+        XCTAssertEqual(input.sequence.count, base.prompt.ids.count + 1)
+        var o = TraceOptions()
+        o.noise = .absolute(2)
+        o.samples = 2
+        o.window = 2
+        let fast = try TraceEngine.run(m, input, options: o), naive = try CausalTrace.naive(m, input, options: o)
+        XCTAssertEqual(fast.cleanProbability, naive.cleanProbability, accuracy: 1e-12)
+        for k in TraceKind.allCases {
+            for (a, b) in zip(fast.trace(k)!.restored.flatMap { $0 }, naive.trace(k)!.restored.flatMap { $0 }) { XCTAssertEqual(a, b, accuracy: 1e-9) }
+        }
+        // p(sequence) is the product of the two tokens' probabilities.
+        let r = try m.forward([input.sequence], logits: .all)
+        let lp = logSoftmaxRows(r.logits.reshaped([input.sequence.count, m.config.vocabSize]))
+        let P = base.prompt.ids.count
+        XCTAssertEqual(fast.cleanProbability, exp(Double(lp[P - 1][input.target.ids[0]])) * exp(Double(lp[P][9])), accuracy: 1e-9)
+    }
+
     /// Restoring every subject token at blocks.0.hook_resid_pre undoes the corruption: p is the clean p.
     func testRestoringAllSubjectEmbeddingsGivesCleanProbability() throws {
         for arch in TinyModels.all {
