@@ -11,6 +11,7 @@ struct TraceOptionsGroup: ParsableArguments {
     @Option(help: "Seed of the (NumPy-compatible) noise generator; ROME uses 1.") var seed: UInt32 = 1
     @Option(name: .customLong("target-policy"), help: "Multi-token targets: first-token (noted), sequence, or single (an error).")
     var targetPolicy = "first-token"
+    @Option(parsing: .upToNextOption, help: "Token positions to restore (default: every token).") var positions: [Int] = []
 
     func traceOptions() throws -> TraceOptions {
         var o = TraceOptions()
@@ -23,6 +24,7 @@ struct TraceOptionsGroup: ParsableArguments {
             throw ValidationError("--target-policy: expected first-token, sequence or single, found '\(targetPolicy)'")
         }
         o.targetPolicy = p
+        if !positions.isEmpty { o.positions = positions }
         return o
     }
 }
