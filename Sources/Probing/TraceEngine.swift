@@ -45,7 +45,7 @@ public enum TraceEngine {
         var capture = Set<HookID>([HookID(.residPost, layer: L - 1)])
         for l in 0..<L { capture.formUnion([HookID(.residPre, layer: l), HookID(.rotK, layer: l), HookID(.v, layer: l)]) }
         let noise = CausalTrace.noise(input, std: std, options: options)
-        let baseHooks = try Interventions.hooks([noise], layers: L, base: Hooks(capture: capture))
+        let baseHooks = try Interventions.hooks([noise], config: c, base: Hooks(capture: capture))
         let base = try model.forward(Array(repeating: seq, count: S), hooks: baseHooks, logits: single ? .last : .all)
         let corrupted = CausalTrace.meanProbability(base.logits, rows: input.scoredRows, target: input.target.ids, lastOnly: single)
         let state: [[Float]] = (0..<L).map { base.cache[HookID(.residPre, layer: $0)]!.data } + [base.cache[HookID(.residPost, layer: L - 1)]!.data]

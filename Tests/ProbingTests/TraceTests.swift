@@ -111,8 +111,8 @@ final class TraceTests: XCTestCase {
             let noise = CausalTrace.noise(input, std: 2 * Double(m.config.embeddingScale), options: o)
             let restore = Intervention(hook: "blocks.0.hook_resid_pre", positions: Array(input.subjectRange), .restore(run: "clean"))
             let batch = Array(repeating: input.sequence, count: o.samples)
-            let corrupted = try m.forward(batch, hooks: try Interventions.hooks([noise], layers: m.config.nLayers), logits: .last)
-            let restored = try m.forward(batch, hooks: try Interventions.hooks([noise, restore], layers: m.config.nLayers, sources: ["clean": clean.cache]), logits: .last)
+            let corrupted = try m.forward(batch, hooks: try Interventions.hooks([noise], config: m.config), logits: .last)
+            let restored = try m.forward(batch, hooks: try Interventions.hooks([noise, restore], config: m.config, sources: ["clean": clean.cache]), logits: .last)
             let t = input.target.ids
             let pClean = CausalTrace.meanProbability(clean.logits, rows: [0], target: t, lastOnly: true)
             let pCorrupt = CausalTrace.meanProbability(corrupted.logits, rows: [0], target: t, lastOnly: true)
