@@ -29,7 +29,7 @@ public enum TraceEngine {
     ) throws -> TraceResult {
         let started = Date()
         let c = model.config
-        let L = c.nLayers, P = input.prompt.ids.count, S = options.samples, d = c.dModel, kvW = c.kvWidth
+        let L = c.nLayers, P = input.prompt.ids.count, S = options.samples
         try options.validate(layers: L, tokens: P)
         let std = try CausalTrace.noiseStd(options, sigma: sigma)
         let seq = input.sequence
@@ -85,7 +85,6 @@ public enum TraceEngine {
                 progress?(done, total)
             }
         }
-        _ = (d, kvW)
         return TraceResult(
             input: input, options: options, noiseStd: std, layers: L, cleanProbability: clean.p, corruptedProbability: corrupted,
             cleanTopToken: clean.top, kinds: options.kinds.map { KindTrace(kind: $0, restored: table[$0]!) }, method: "reuse",
