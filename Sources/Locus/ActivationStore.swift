@@ -3,7 +3,7 @@ import Foundation
 /// Saving and loading captured activations (`ActivationCache`) as HDF5.
 ///
 /// Layout: one dataset per hook at `/activations/<hook name>`, Float32 with the hook's shape
-/// (`[batch, pos, ...]`), each with attributes `hook`, `model_sha256`, `model_file`, `dtype`; the
+/// (`[batch, pos, ...]`), each with attributes `hook`, `model_sha256`, `model_file`, `dtype`, `prompt_ids`; the
 /// prompt token ids at `/prompt_ids` (`[batch, pos]`, padded with -1); file attributes say what made it.
 public enum ActivationStore {
     public static func save(
@@ -19,7 +19,7 @@ public enum ActivationStore {
                 try f.write(
                     cache[id]!, at: "activations/\(id.name)",
                     attributes: [
-                        "hook": .string(id.name), "model_sha256": .string(modelSHA256),
+                        "hook": .string(id.name), "model_sha256": .string(modelSHA256), "prompt_ids": .string("\(promptIDs)"),
                         "model_file": .string((modelPath as NSString).lastPathComponent), "dtype": .string("float32"),
                     ])
             }

@@ -70,7 +70,8 @@ struct ProbeRun: ParsableCommand {
         let prompts = s.prompts ?? []
         if prompts.isEmpty { return [[s.method.rawValue] + common + opt + (s.out.map { ["--out", $0] } ?? [])] }
         return prompts.enumerated().map { i, p in
-            var a = [s.method.rawValue] + common + opt + [p.prompt]
+            // The prompt comes first: list options (--kinds, --mine, --layers) would swallow a later positional argument.
+            var a = [s.method.rawValue, p.prompt] + common + opt
             if let subj = p.subject, s.method == .trace { a += ["--subject", subj] }
             if let t = p.target { a += ["--target", t] }
             if let out = s.out { a += ["--out", prompts.count == 1 ? out : "\(out)/\(i)"] }

@@ -11,6 +11,7 @@ struct TraceOptionsGroup: ParsableArguments {
     @Option(help: "Seed of the (NumPy-compatible) noise generator; ROME uses 1.") var seed: UInt32 = 1
     @Option(name: .customLong("target-policy"), help: "Multi-token targets: first-token (noted), sequence, or single (an error).")
     var targetPolicy = "first-token"
+    @Option(parsing: .upToNextOption, help: "Token positions to restore (default: every token).") var positions: [Int] = []
 
     func traceOptions() throws -> TraceOptions {
         var o = TraceOptions()
@@ -23,6 +24,7 @@ struct TraceOptionsGroup: ParsableArguments {
             throw ValidationError("--target-policy: expected first-token, sequence or single, found '\(targetPolicy)'")
         }
         o.targetPolicy = p
+        if !positions.isEmpty { o.positions = positions }
         return o
     }
 }
@@ -42,6 +44,8 @@ struct Trace: ParsableCommand {
     @Option(help: "The answer to score (default: the model's top next token).") var target: String?
     @Option(help: "Output folder.") var out: String?
     @Flag(help: "Compute every cell by its own forward pass (the reference algorithm; slow).") var naive = false
+    @Flag(help: "Also estimate the trace by attribution patching (one forward and backward pass per sample) and report its correlation with the exact trace.")
+    var attribution = false
 
     func run() throws {
         let ctx = try ProbeContext(options)
@@ -58,7 +62,23 @@ struct Trace: ParsableCommand {
             ? try CausalTrace.naive(m.transformer, input, options: opts, sigma: sigma, progress: bar.update)
             : try TraceEngine.run(m.transformer, input, options: opts, sigma: sigma, progress: bar.update)
         if let out { try TraceOutput.write(r, to: out, provenance: ctx.provenance, sigma: sigma) }
+        var atpLines: [String] = []
+        if attribution {
+            let atp = try AttributionPatching.run(m.transformer, input, options: opts, sigma: sigma)
+            var correlations: [String: Double] = [:]
+            for k in r.kinds {
+                let est = atp.kinds.first { $0.kind == k.kind }!
+                let c = AttributionPatching.correlation(k.indirectEffect(corrupted: r.corruptedProbability), est.indirectEffect(corrupted: atp.corruptedProbability))
+                correlations[k.kind.rawValue] = c
+                atpLines.append(String(format: "attribution patching vs exact, %@: Pearson r = %.3f (%.2f s vs %.2f s)", k.kind.rawValue, c, atp.seconds, r.seconds))
+            }
+            if let out {
+                struct Saved: Encodable { let estimate: AttributionPatching.Result; let correlationWithExact: [String: Double] }
+                try printJSONFile(Saved(estimate: atp, correlationWithExact: correlations), to: out + "/attribution.json")
+            }
+        }
         if options.json { return try printJSON(r) }
+        atpLines.forEach { print($0) }
         for n in tgt.notes { log("note: \(n)") }
         print(TraceOutput.summary(r, sigma: sigma))
         if let out { print("wrote \(out)/trace.h5, trace.json, trace.svg, trace.png") }

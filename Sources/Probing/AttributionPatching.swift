@@ -25,7 +25,7 @@ public enum AttributionPatching {
         var sites = Set<HookID>()
         for l in 0..<L { for k in options.kinds { sites.insert(HookID(k.site, layer: l)) } }
         let clean = try model.forward([input.sequence], hooks: Hooks(capture: sites), logits: .last)
-        let hooks = try Interventions.hooks([CausalTrace.noise(input, std: std, options: options)], layers: L, base: Hooks(capture: sites))
+        let hooks = try Interventions.hooks([CausalTrace.noise(input, std: std, options: options)], config: c, base: Hooks(capture: sites))
         let T = input.sequence.count
         let r = try model.forward(Array(repeating: input.sequence, count: S), hooks: hooks, logits: .all, recordTape: true)
         // dp/dlogits at each sample's last row: p (e_t − p).

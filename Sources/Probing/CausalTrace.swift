@@ -183,7 +183,7 @@ public enum CausalTrace {
         let std = try noiseStd(options, sigma: sigma)
         let clean = try cleanRun(model, input, capture: [])
         let single = input.target.ids.count == 1
-        let hooks = try Interventions.hooks([noise(input, std: std, options: options)], layers: model.config.nLayers)
+        let hooks = try Interventions.hooks([noise(input, std: std, options: options)], config: model.config)
         let r = try model.forward(Array(repeating: input.sequence, count: options.samples), hooks: hooks, logits: single ? .last : .all)
         return (clean.p, meanProbability(r.logits, rows: input.scoredRows, target: input.target.ids, lastOnly: single), std)
     }
@@ -205,7 +205,7 @@ public enum CausalTrace {
         let batch = Array(repeating: input.sequence, count: options.samples)
         let noise = noise(input, std: std, options: options)
         func run(_ restores: [Intervention]) throws -> Double {
-            let hooks = try Interventions.hooks([noise] + restores, layers: L, sources: ["clean": clean.cache])
+            let hooks = try Interventions.hooks([noise] + restores, config: model.config, sources: ["clean": clean.cache])
             let r = try model.forward(batch, hooks: hooks, logits: single ? .last : .all)
             return meanProbability(r.logits, rows: input.scoredRows, target: input.target.ids, lastOnly: single)
         }

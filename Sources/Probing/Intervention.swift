@@ -56,12 +56,13 @@ public enum Interventions {
     /// The hooks that carry out `interventions` in order, for a model with `layers` blocks.
     /// `sources` holds the activations of other runs that `.restore` copies from.
     public static func hooks(
-        _ interventions: [Intervention], layers: Int, sources: [String: ActivationCache] = [:], base: Hooks = Hooks()
+        _ interventions: [Intervention], config: ModelConfig, sources: [String: ActivationCache] = [:], base: Hooks = Hooks()
     ) throws(ProbingError) -> Hooks {
         var hooks = base
         for iv in interventions {
             let id: HookID
-            do { id = try HookID(name: iv.hook, layers: layers) } catch { throw .hook(error) }
+            do { id = try HookID(name: iv.hook, layers: config.nLayers) } catch { throw .hook(error) }
+            try check(iv, site: id.site, config: config)
             var source: Tensor?
             if case .restore(let run) = iv.operation {
                 guard let cache = sources[run] else {
@@ -77,6 +78,37 @@ public enum Interventions {
             hooks.edit(id) { t, _ in apply(iv, to: &t, source: src) }
         }
         return hooks
+    }
+
+    /// The width of one slice (one sequence, one position) at a site; nil for attention scores and patterns,
+    /// whose width is the number of keys.
+    public static func sliceWidth(_ site: HookSite, config c: ModelConfig) -> Int? {
+        switch site {
+        case .q, .rotQ, .z: return c.qWidth
+        case .k, .v, .rotK: return c.kvWidth
+        case .mlpPre, .mlpPreLinear, .mlpPost: return c.dMLP
+        case .attnScores, .pattern: return nil
+        default: return c.dModel
+        }
+    }
+
+    /// Checks an intervention's numbers against the slice width of its hook, so no shape error can happen mid-run.
+    static func check(_ iv: Intervention, site: HookSite, config: ModelConfig) throws(ProbingError) {
+        let W = sliceWidth(site, config: config)
+        switch iv.operation {
+        case .replace(let v):
+            guard let W else { throw .invalidOption(name: "\(iv.hook) replace", expected: "an operation other than replace/add on attention scores or patterns", found: "replace") }
+            let n = iv.positions?.count
+            guard v.count == W || (n != nil && v.count == n! * W) else {
+                throw .invalidOption(name: "\(iv.hook) replace", expected: "\(W) values (one slice) or \(n.map { "\($0 * W)" } ?? "positions × \(W)")", found: "\(v.count)")
+            }
+        case .add(let v):
+            guard let W else { throw .invalidOption(name: "\(iv.hook) add", expected: "an operation other than replace/add on attention scores or patterns", found: "add") }
+            guard v.count == W else { throw .invalidOption(name: "\(iv.hook) add", expected: "\(W) values", found: "\(v.count)") }
+        case .gaussianNoise(let s, _):
+            guard s >= 0 && s.isFinite else { throw .invalidOption(name: "\(iv.hook) noise", expected: "a finite standard deviation ≥ 0", found: "\(s)") }
+        default: break
+        }
     }
 
     /// Applies one intervention to an activation tensor (`source`: the other run's tensor for `.restore`).
@@ -99,10 +131,8 @@ public enum Interventions {
                         switch iv.operation {
                         case .replace(let v):
                             let row = v.count == W ? 0 : k * W
-                            precondition(row + W <= v.count, "intervention \(iv): \(v.count) values for \(poss.count) slices of \(W)")
                             for j in 0..<W { p[o + j] = v[row + j] }
                         case .add(let v):
-                            precondition(v.count == W, "intervention \(iv): vector of \(v.count) for slices of \(W)")
                             for j in 0..<W { p[o + j] += v[j] }
                         case .scale(let f):
                             for j in 0..<W { p[o + j] *= f }
@@ -113,6 +143,8 @@ public enum Interventions {
                         case .restore:
                             let src = source!
                             let sb = src.shape[0] == 1 ? 0 : b
+                            // A source run shorter than this one (or with fewer sequences) leaves the slice as it is.
+                            guard sb < src.shape[0], pos < (queryAxis ? src.shape[2] : src.shape[1]) else { continue }
                             let so = queryAxis ? ((sb * heads + h) * src.shape[2] + pos) * W : (sb * src.shape[1] + pos) * W
                             for j in 0..<W { p[o + j] = src.data[so + j] }
                         }

@@ -29,7 +29,7 @@ public enum TraceEngine {
     ) throws -> TraceResult {
         let started = Date()
         let c = model.config
-        let L = c.nLayers, P = input.prompt.ids.count, S = options.samples, d = c.dModel, kvW = c.kvWidth
+        let L = c.nLayers, P = input.prompt.ids.count, S = options.samples
         try options.validate(layers: L, tokens: P)
         let std = try CausalTrace.noiseStd(options, sigma: sigma)
         let seq = input.sequence
@@ -45,7 +45,7 @@ public enum TraceEngine {
         var capture = Set<HookID>([HookID(.residPost, layer: L - 1)])
         for l in 0..<L { capture.formUnion([HookID(.residPre, layer: l), HookID(.rotK, layer: l), HookID(.v, layer: l)]) }
         let noise = CausalTrace.noise(input, std: std, options: options)
-        let baseHooks = try Interventions.hooks([noise], layers: L, base: Hooks(capture: capture))
+        let baseHooks = try Interventions.hooks([noise], config: c, base: Hooks(capture: capture))
         let base = try model.forward(Array(repeating: seq, count: S), hooks: baseHooks, logits: single ? .last : .all)
         let corrupted = CausalTrace.meanProbability(base.logits, rows: input.scoredRows, target: input.target.ids, lastOnly: single)
         let state: [[Float]] = (0..<L).map { base.cache[HookID(.residPre, layer: $0)]!.data } + [base.cache[HookID(.residPost, layer: L - 1)]!.data]
@@ -85,7 +85,6 @@ public enum TraceEngine {
                 progress?(done, total)
             }
         }
-        _ = (d, kvW)
         return TraceResult(
             input: input, options: options, noiseStd: std, layers: L, cleanProbability: clean.p, corruptedProbability: corrupted,
             cleanTopToken: clean.top, kinds: options.kinds.map { KindTrace(kind: $0, restored: table[$0]!) }, method: "reuse",

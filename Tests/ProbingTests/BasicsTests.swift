@@ -33,9 +33,23 @@ final class BasicsTests: XCTestCase {
     func testUnknownHookListsCloseNames() throws {
         let m = try TinyModels.load("llama")
         let iv = Intervention(hook: "blocks.1.mlp.hook_psot", .zero)
-        XCTAssertThrowsError(try Interventions.hooks([iv], layers: m.config.nLayers)) { e in
+        XCTAssertThrowsError(try Interventions.hooks([iv], config: m.config)) { e in
             guard case ProbingError.hook(.unknownHook(_, let s)) = e else { return XCTFail("\(e)") }
             XCTAssertTrue(s.contains("blocks.1.mlp.hook_post"), "\(s)")
+        }
+    }
+
+    /// Numbers that do not fit the hook are refused before the run, not discovered by a crash in it.
+    func testInterventionWithWrongWidthIsATypedError() throws {
+        let m = try TinyModels.load("gpt2")
+        for iv in [
+            Intervention(hook: "blocks.0.hook_mlp_out", positions: [1], .replace(values: [1, 2, 3])),
+            Intervention(hook: "blocks.0.mlp.hook_post", .add(vector: [Float](repeating: 0, count: 64))),
+            Intervention(hook: "blocks.0.attn.hook_pattern", .add(vector: [0])),
+        ] {
+            XCTAssertThrowsError(try Interventions.hooks([iv], config: m.config), "\(iv)") { e in
+                guard case ProbingError.invalidOption = e else { return XCTFail("\(e)") }
+            }
         }
     }
 
@@ -55,8 +69,8 @@ final class BasicsTests: XCTestCase {
         let back = try InterventionFile.load(path)
         XCTAssertEqual(back, list)
         let ids = [3, 1, 4, 1, 5, 9]
-        let a = try m.forward([ids], hooks: try Interventions.hooks(list, layers: 2), logits: .all)
-        let b = try m.forward([ids], hooks: try Interventions.hooks(back, layers: 2), logits: .all)
+        let a = try m.forward([ids], hooks: try Interventions.hooks(list, config: m.config), logits: .all)
+        let b = try m.forward([ids], hooks: try Interventions.hooks(back, config: m.config), logits: .all)
         let plain = try m.forward([ids], logits: .all)
         XCTAssertEqual(a.logits, b.logits)
         XCTAssertNotEqual(a.logits, plain.logits)
