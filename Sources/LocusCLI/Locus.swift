@@ -10,5 +10,5 @@ struct LocusCommand: ParsableCommand {
         discussion: """
             Models: `locus fetch smollm2` (default) or `locus fetch gemma3`, then --model NAME or a path to a GGUF file.
             """,
-        subcommands: [Fetch.self, Info.self, Tokenize.self, Run.self, Generate.self, Bench.self])
+        subcommands: [Fetch.self, Info.self, Tokenize.self, Run.self, Generate.self, Stats.self, Edit.self, Eval.self, Revert.self, Export.self, Bench.self])
 }
