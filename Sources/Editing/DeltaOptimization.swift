@@ -77,6 +77,8 @@ public struct DeltaObjective: Sendable {
         public var gradient: [Float]
         public var initialValue: [Float]
         public var klLogProbabilities: [[Float]]
+        /// Seconds in the forward pass, the read-out and loss, and the backward pass.
+        public var seconds: (forward: Double, loss: Double, backward: Double) = (0, 0, 0)
     }
 
     /// Evaluates at `delta`. `initialNorm` is `‖v₀‖` (nil: use this call's value); `klReference` is
@@ -99,12 +101,14 @@ public struct DeltaObjective: Sendable {
                 for j in 0..<d { t.data[o + j] += delta[j] }
             }
         }
+        let t0 = Date()
         let r: ForwardResult
         do {
             r = try transformer.forward(batch, hooks: hooks, logits: .none, recordTape: wantGradient)
         } catch {
             throw .forward(what: "v* optimisation", reason: error.description)
         }
+        let t1 = Date()
         let T = batch.map(\.count).max()!
         // v₀: the hook's value at prompt 0's subject token, with δ taken back out.
         let captured = r.cache[site]!
@@ -173,6 +177,7 @@ public struct DeltaObjective: Sendable {
             targetProbability: probSum / Double(R))
 
         var grad = [Float](repeating: 0, count: d)
+        let t2 = Date()
         if wantGradient {
             let g = transformer.backward(r.tape!, logitsGradient: dLogits, hooks: [site], downTo: site.layer!)
             let gs = g.hooks[site]!
@@ -185,7 +190,9 @@ public struct DeltaObjective: Sendable {
                 for j in 0..<d { grad[j] += s * delta[j] }
             }
         }
-        return Evaluation(loss: loss, gradient: grad, initialValue: initial, klLogProbabilities: klLogProbs)
+        var e = Evaluation(loss: loss, gradient: grad, initialValue: initial, klLogProbabilities: klLogProbs)
+        e.seconds = (t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), Date().timeIntervalSince(t2))
+        return e
     }
 }
 
@@ -200,6 +207,8 @@ public struct DeltaOptimization: Sendable {
     public var delta: [Float]
     public var initialValue: [Float]
     public var losses: [DeltaLoss]
+    /// Total seconds in forward passes, read-out and loss, and backward passes.
+    public var seconds: (forward: Double, loss: Double, backward: Double) = (0, 0, 0)
     public var target: [Float] { zip(initialValue, delta).map { $0 + $1 } }
 
     /// The reference loop (`compute_v`): Adam on δ (β = 0.9, 0.999, ε = 1e-8, as torch), stop when
@@ -215,11 +224,12 @@ public struct DeltaOptimization: Sendable {
         var v0Norm: Float = 0
         var klRef: [[Float]]?
         var losses: [DeltaLoss] = []
+        var seconds: (forward: Double, loss: Double, backward: Double) = (0, 0, 0)
         let beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8
         for it in 0..<steps {
             let last = it == steps - 1
             // The reference evaluates the loss first and stops before a backward pass when it is small.
-            let e = try objective.evaluate(delta: delta, initialNorm: it == 0 ? nil : v0Norm, klReference: klRef, gradient: true)
+            let e = try objective.evaluate(delta: delta, initialNorm: it == 0 ? nil : v0Norm, klReference: klRef, gradient: !last)
             if it == 0 {
                 initial = e.initialValue
                 v0Norm = norm(initial)
@@ -229,6 +239,9 @@ public struct DeltaOptimization: Sendable {
                 throw .nonFinite(what: "the v* loss or its gradient at step \(it)")
             }
             losses.append(e.loss)
+            seconds.forward += e.seconds.forward
+            seconds.loss += e.seconds.loss
+            seconds.backward += e.seconds.backward
             if e.loss.total < 5e-2 || last { break }
             let t = Float(it + 1)
             let bc1 = 1 - powf(beta1, t), bc2 = 1 - powf(beta2, t)
@@ -245,6 +258,8 @@ public struct DeltaOptimization: Sendable {
                 for j in 0..<d { delta[j] *= maxNorm / n }
             }
         }
-        return DeltaOptimization(delta: delta, initialValue: initial, losses: losses)
+        var result = DeltaOptimization(delta: delta, initialValue: initial, losses: losses)
+        result.seconds = seconds
+        return result
     }
 }

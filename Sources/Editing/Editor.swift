@@ -199,7 +199,11 @@ public final class Editor: @unchecked Sendable {
             for r in requests {
                 let prompts = try RewritePrompts(request: r, templates: templates, encoder: enc)
                 let res = try ROME.compute(t, prompts: prompts, hyperparameters: h, statistics: stats[h.layers[0]])
-                log?("\(r.id): v* loss \(res.optimisation.losses.first.map { String(format: "%.3f", $0.total) } ?? "-") → \(res.optimisation.losses.last.map { String(format: "%.3f", $0.total) } ?? "-") in \(res.optimisation.losses.count) steps")
+                let o = res.optimisation
+                log?(String(
+                    format: "%@: v* loss %.3f → %.3f in %d steps (forward %.1f s, loss %.1f s, backward %.1f s)", r.id,
+                    o.losses.first?.total ?? .nan, o.losses.last?.total ?? .nan, o.losses.count, o.seconds.forward, o.seconds.loss,
+                    o.seconds.backward))
                 res.delta.apply(to: &t.weights.blocks[res.delta.layer].wOut)
                 deltas.append(res.delta)
                 dens.append(res.relativeDenominator)

@@ -39,7 +39,7 @@ public struct CorpusTokens: Sendable {
         }
         var seqs: [[Int]] = []
         var total = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) where total < tokens {
+        for line in text.split(whereSeparator: \.isNewline) where total < tokens {
             guard line.contains(where: { !$0.isWhitespace }) else { continue }
             var ids = tokenizer.encode(String(line))
             if ids.count > maxSequenceLength { ids = Array(ids.prefix(maxSequenceLength)) }

@@ -37,15 +37,28 @@ extension Transformer {
         var dNormed = [Float](repeating: 0, count: N * d)
         let wantU = parameters.contains(.unembedding) || (weights.unembedding == nil && parameters.contains(.embedding))
         var dU = wantU ? [Float](repeating: 0, count: V * d) : []
-        for (row, dl) in logitsGradient {
-            precondition(dl.count == V && row >= 0 && row < N)
+        // d normed for all loss rows at once: [rows × V] · U (one gemm reads U once, not once per row).
+        let lossRows = logitsGradient.keys.sorted()
+        if !lossRows.isEmpty {
+            var g = [Float](repeating: 0, count: lossRows.count * V)
+            for (i, row) in lossRows.enumerated() {
+                let dl = logitsGradient[row]!
+                precondition(dl.count == V && row >= 0 && row < N)
+                g.withUnsafeMutableBufferPointer { ($0.baseAddress! + i * V).update(from: dl, count: V) }
+            }
+            var picked = [Float](repeating: 0, count: lossRows.count * d)
             u.withUnsafeBufferPointer { up in
-                dl.withUnsafeBufferPointer { gp in
-                    dNormed.withUnsafeMutableBufferPointer { np in
-                        BLAS.gemv(transpose: true, rows: V, cols: d, a: up.baseAddress!, lda: d, x: gp.baseAddress!, y: np.baseAddress! + row * d)
+                g.withUnsafeBufferPointer { gp in
+                    picked.withUnsafeMutableBufferPointer { pp in
+                        BLAS.gemm(m: lossRows.count, n: d, k: V, a: gp.baseAddress!, lda: V, b: up.baseAddress!, ldb: d, c: pp.baseAddress!, ldc: d)
                     }
                 }
             }
+            for (i, row) in lossRows.enumerated() {
+                for j in 0..<d { dNormed[row * d + j] = picked[i * d + j] }
+            }
+        }
+        for (row, dl) in logitsGradient {
             if wantU {
                 for t in 0..<V where dl[t] != 0 {
                     for j in 0..<d { dU[t * d + j] += dl[t] * tape.finalNormalized[row * d + j] }
