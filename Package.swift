@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Locus", targets: ["Locus"]),
         .executable(name: "locus", targets: ["LocusCLI"]),
+        .executable(name: "locate-and-edit", targets: ["LocateAndEdit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +55,7 @@ let package = Package(
             dependencies: [
                 "Locus", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
             ]),
+        .executableTarget(name: "LocateAndEdit", dependencies: ["Locus"]),
         .target(name: "TestSupport", dependencies: ["Tensors", "ModelFormats"], path: "Sources/TestSupport"),
         .testTarget(name: "LinalgTests", dependencies: ["Linalg", "TestSupport"]),
         .testTarget(
