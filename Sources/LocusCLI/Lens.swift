@@ -103,6 +103,7 @@ struct Memories: ParsableCommand {
         if let out {
             try makeDirectory(out)
             try printJSONFile(report, to: out + "/memories.json")
+            try tour?.writeHDF5(to: out + "/memories.h5", provenance: ctx.provenance)
         }
         if options.json { return try printJSON(report) }
         if let tour {
