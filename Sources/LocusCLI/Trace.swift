@@ -65,16 +65,18 @@ struct Trace: ParsableCommand {
         var atpLines: [String] = []
         if attribution {
             let atp = try AttributionPatching.run(m.transformer, input, options: opts, sigma: sigma)
-            var correlations: [String: Double] = [:]
+            var correlations: [String: Double] = [:], byKind: [TraceKind: Double] = [:]
             for k in r.kinds {
                 let est = atp.kinds.first { $0.kind == k.kind }!
                 let c = AttributionPatching.correlation(k.indirectEffect(corrupted: r.corruptedProbability), est.indirectEffect(corrupted: atp.corruptedProbability))
                 correlations[k.kind.rawValue] = c
+                byKind[k.kind] = c
                 atpLines.append(String(format: "attribution patching vs exact, %@: Pearson r = %.3f (%.2f s vs %.2f s)", k.kind.rawValue, c, atp.seconds, r.seconds))
             }
             if let out {
                 struct Saved: Encodable { let estimate: AttributionPatching.Result; let correlationWithExact: [String: Double] }
                 try printJSONFile(Saved(estimate: atp, correlationWithExact: correlations), to: out + "/attribution.json")
+                try atp.writeHDF5(to: out + "/attribution.h5", provenance: ctx.provenance, correlations: byKind)
             }
         }
         if options.json { return try printJSON(r) }
