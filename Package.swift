@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Linalg", dependencies: ["CBLAS"]),
         .target(name: "Tensors", dependencies: ["Linalg"]),
         .target(name: "ModelFormats", dependencies: ["Tensors"]),
@@ -34,7 +35,7 @@ let package = Package(
         .target(name: "ArrayStore", dependencies: ["CHDF5", "Tensors"]),
         .target(name: "Datasets", resources: [.copy("Resources")]),
         .target(name: "Notebooks"),
-        .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets"]),
+        .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "CDeflate"]),
         .target(
             name: "Editing",
             dependencies: [
@@ -71,7 +72,7 @@ let package = Package(
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks"]),
-        .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport"]),
+        .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport", "CDeflate"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

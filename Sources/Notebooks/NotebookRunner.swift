@@ -111,7 +111,9 @@ public struct NotebookRunner {
         for f in out.files {
             let rel = f.hasPrefix(dir + "/") ? String(f.dropFirst(dir.count + 1)) : f
             let name = (f as NSString).lastPathComponent
-            if f.hasSuffix(".svg") || f.hasSuffix(".png") { parts.append("![\(name)](\(rel))") } else { parts.append("[\(name)](\(rel))") }
+            // A figure written as both PNG and SVG is shown once (the PNG), with the SVG linked.
+            let pngTwin = f.hasSuffix(".svg") && out.files.contains(String(f.dropLast(4)) + ".png")
+            if (f.hasSuffix(".svg") && !pngTwin) || f.hasSuffix(".png") { parts.append("![\(name)](\(rel))") } else { parts.append("[\(name)](\(rel))") }
         }
         return parts.joined(separator: "\n\n")
     }
