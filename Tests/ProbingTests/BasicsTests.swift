@@ -112,3 +112,18 @@ final class BasicsTests: XCTestCase {
             "target ' Paris' is 2 tokens (' Par' 'is'); use its first token ' Par' or ask for the sequence probability")
     }
 }
+
+final class CanvasTests: XCTestCase {
+    /// Drawing partly or wholly outside the canvas is clipped, never a crash.
+    func testDrawingOutsideIsClipped() {
+        var c = Canvas(width: 10, height: 8)
+        c.fill(-5, -5, 8, 8, RGB(1, 2, 3))
+        c.fill(20, 20, 5, 5, RGB(1, 2, 3))
+        c.fill(0, 12, 5, 5, RGB(1, 2, 3))
+        c.text("far away", 50, 50)
+        c.text("partly", 5, 6)
+        XCTAssertEqual(c.rgb.count, 10 * 8 * 3)
+        XCTAssertEqual(Array(c.rgb[0..<3]), [1, 2, 3])
+        XCTAssertEqual(Array(c.rgb[(7 * 10 + 0) * 3..<(7 * 10 + 0) * 3 + 3]), [255, 255, 255])
+    }
+}
