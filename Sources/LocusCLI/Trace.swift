@@ -93,7 +93,7 @@ struct Trace: ParsableCommand {
         let bar = ProgressBar("facts", quiet: options.json)
         let r = try AverageIndirectEffect.run(
             ctx.model.transformer, tokenizer: ctx.model.tokenizer, facts: slice, count: count, options: opts, sigma: sigma,
-            progress: { done, total, _ in bar.update(done, total) })
+            cacheDirectory: out.map { $0 + "/facts" }, provenance: ctx.provenance, progress: { done, total, _ in bar.update(done, total) })
         if let out {
             try makeDirectory(out)
             try r.writeHDF5(to: out + "/aie.h5", provenance: ctx.provenance)

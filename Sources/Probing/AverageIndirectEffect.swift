@@ -56,7 +56,8 @@ public struct AverageIndirectEffect: Codable, Sendable {
     /// Traces `count` correctly predicted facts of `facts` (in order, starting at the first), all kinds.
     public static func run(
         _ model: Transformer, tokenizer: Tokenizer, facts: [KnownFactInput], count: Int, options: TraceOptions, sigma: Double?,
-        datasetName: String = "known_1000", progress: ((Int, Int, String) -> Void)? = nil
+        datasetName: String = "known_1000", cacheDirectory: String? = nil, provenance: Provenance? = nil,
+        progress: ((Int, Int, String) -> Void)? = nil
     ) throws -> AverageIndirectEffect {
         guard !facts.isEmpty else { throw ProbingError.emptyDatasetSlice(dataset: datasetName, range: "(given)", available: 0) }
         let started = Date()
@@ -88,20 +89,36 @@ public struct AverageIndirectEffect: Codable, Sendable {
                 other.append("\(f.knownID): \(error)")
                 continue
             }
-            let r = try TraceEngine.run(model, input, options: options, sigma: sigma)
-            std = r.noiseStd
-            for k in r.kinds {
-                for (t, row) in k.restored.enumerated() {
+            // Each fact's trace is stored (as ROME keeps one file per case), so an interrupted average resumes.
+            let file = cacheDirectory.map { "\($0)/\(datasetName)-\(f.knownID).h5" }
+            let stored: TraceStore.Stored
+            if let file, let s = try? TraceStore.read(file), s.samples == options.samples, abs(s.noiseStd - (try CausalTrace.noiseStd(options, sigma: sigma))) < 1e-12,
+                options.kinds.allSatisfy({ s.restored[$0] != nil })
+            {
+                stored = s
+            } else {
+                let r = try TraceEngine.run(model, input, options: options, sigma: sigma)
+                if let file, let provenance {
+                    try FileManager.default.createDirectory(atPath: cacheDirectory!, withIntermediateDirectories: true)
+                    try TraceStore.writeHDF5(r, to: file, provenance: provenance, sigma: sigma)
+                }
+                stored = TraceStore.Stored(
+                    restored: Dictionary(uniqueKeysWithValues: r.kinds.map { ($0.kind, $0.restored) }), clean: r.cleanProbability,
+                    corrupted: r.corruptedProbability, subjectRange: input.subjectRange, noiseStd: r.noiseStd, samples: options.samples)
+            }
+            std = stored.noiseStd
+            for kind in options.kinds {
+                for (t, row) in stored.restored[kind]!.enumerated() {
                     for role in roles(of: t, subject: input.subjectRange, tokens: prompt.ids.count) {
                         for l in 0..<L {
-                            sums[k.kind]![role][l] += row[l]
-                            squares[k.kind]![role][l] += row[l] * row[l]
+                            sums[kind]![role][l] += row[l]
+                            squares[kind]![role][l] += row[l] * row[l]
                         }
-                        if k.kind == options.kinds[0] { counts[role] += 1 }
+                        if kind == options.kinds[0] { counts[role] += 1 }
                     }
                 }
             }
-            used.append(Fact(knownID: f.knownID, prompt: f.prompt, subject: f.subject, attribute: f.attribute, clean: r.cleanProbability, corrupted: r.corruptedProbability))
+            used.append(Fact(knownID: f.knownID, prompt: f.prompt, subject: f.subject, attribute: f.attribute, clean: stored.clean, corrupted: stored.corrupted))
             progress?(used.count, count, f.prompt)
         }
         guard !used.isEmpty else {

@@ -46,6 +46,39 @@ public enum TraceStore {
         }
     }
 
+    /// What a stored trace holds that an average needs: probabilities per kind, clean and corrupted p, subject range.
+    public struct Stored: Sendable {
+        public let restored: [TraceKind: [[Double]]]
+        public let clean: Double
+        public let corrupted: Double
+        public let subjectRange: Range<Int>
+        public let noiseStd: Double
+        public let samples: Int
+    }
+
+    /// Reads a file `writeHDF5` wrote (typed errors name the file and the missing field).
+    public static func read(_ path: String) throws -> Stored {
+        let f = try H5File.open(path)
+        let a = try f.attributes()
+        func double(_ k: String) throws -> Double {
+            guard case .double(let v)? = a[k] else { throw ProbingError.badFile(path: path, field: "attribute \(k)", expected: "a number", found: "nothing") }
+            return v
+        }
+        func int(_ k: String) throws -> Int {
+            guard case .int(let v)? = a[k] else { throw ProbingError.badFile(path: path, field: "attribute \(k)", expected: "an integer", found: "nothing") }
+            return Int(v)
+        }
+        var restored: [TraceKind: [[Double]]] = [:]
+        for name in try f.children(of: "restored") {
+            guard let k = TraceKind(rawValue: name) else { continue }
+            let (v, shape) = try f.readDoubles("restored/\(name)")
+            restored[k] = (0..<shape[0]).map { Array(v[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
+        }
+        return Stored(
+            restored: restored, clean: try double("clean_probability"), corrupted: try double("corrupted_probability"),
+            subjectRange: try int("subject_start")..<(try int("subject_end")), noiseStd: try double("noise_std"), samples: try int("samples"))
+    }
+
     /// The heatmaps of a trace, one panel per kind, as the paper's figure 1 draws them.
     public static func figure(_ r: TraceResult) -> HeatmapFigure {
         let positions = r.options.positions ?? Array(0..<r.input.prompt.ids.count)

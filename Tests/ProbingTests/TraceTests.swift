@@ -147,6 +147,30 @@ final class TraceTests: XCTestCase {
         for k in naive.kinds { for i in 0..<2 { for v in k.restored[i] { XCTAssertEqual(v, naive.corruptedProbability, accuracy: 1e-7) } } }
     }
 
+    /// A trace written to HDF5 reads back with the same numbers; the figure has one panel per kind with the subject marked.
+    func testTraceStoreRoundTripAndFigure() throws {
+        let m = try TinyModels.load("gpt2")
+        var o = TraceOptions()
+        o.noise = .absolute(1)
+        o.samples = 2
+        let r = try TraceEngine.run(m, try fact(m), options: o)
+        let dir = NSTemporaryDirectory() + "trace-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try TraceStore.write(r, to: dir, provenance: Provenance(modelFile: "gpt2.gguf", modelSHA256: "abc", createdBy: "test"), sigma: nil)
+        let back = try TraceStore.read(dir + "/trace.h5")
+        for k in r.kinds { XCTAssertEqual(back.restored[k.kind], k.restored) }
+        XCTAssertEqual(back.clean, r.cleanProbability)
+        XCTAssertEqual(back.corrupted, r.corruptedProbability)
+        XCTAssertEqual(back.subjectRange, 2..<4)
+        let fig = TraceStore.figure(r)
+        XCTAssertEqual(fig.panels.count, 3)
+        XCTAssertEqual(fig.panels[0].markedRows, [2, 3])
+        let svg = try String(contentsOfFile: dir + "/trace.svg", encoding: .utf8)
+        XCTAssertTrue(svg.contains("'t42'*") && svg.contains("p(t"), "subject marked and colour scale labelled")
+        let png = try Data(contentsOf: URL(fileURLWithPath: dir + "/trace.png"))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+    }
+
     func testWindowMatchesReference() {
         // ROME: range(max(0, l - w // 2), min(L, l - (-w // 2)))
         XCTAssertEqual(TraceKind.mlp.restoredLayers(center: 0, window: 10, layers: 30), 0..<5)
