@@ -30,18 +30,26 @@ struct Eval: ParsableCommand {
         if method == .rome && batch != 1 { throw ValidationError("ROME edits one request at a time: use --batch 1") }
         let m = try options.load()
         var requests: [EditRequest] = []
+        var skipped: [String] = []
+        // Records that are not valid requests (a zsRE question without its subject in it, say) are
+        // skipped and reported, as the reference's dataset loaders would fail on them.
         switch ds {
         case .counterfact:
             let all = try Datasets.counterFact(path: data)
-            for r in all.dropFirst(offset).prefix(records) { requests.append(try EditRequest(counterFact: r)) }
+            for r in all.dropFirst(offset) where requests.count < records {
+                do { requests.append(try EditRequest(counterFact: r)) } catch { skipped.append("\(error)") }
+            }
         case .zsre:
             let all = try Datasets.zsRE(path: data)
-            for (i, r) in all.enumerated().dropFirst(offset).prefix(records) { requests.append(try EditRequest(zsRE: r, index: i)) }
+            for (i, r) in all.enumerated().dropFirst(offset) where requests.count < records {
+                do { requests.append(try EditRequest(zsRE: r, index: i)) } catch { skipped.append("\(error)") }
+            }
         }
+        for s in skipped { log("skipped: \(s)") }
         let e = try editing.editor(m, persistLedger: false)
         let report = try Evaluation.run(
             editor: e, requests: requests, dataset: ds, method: method, batch: batch, sequential: sequential,
-            generationPrompts: generation, perplexity: perplexity, log: options.json ? nil : { log($0) })
+            generationPrompts: generation, perplexity: perplexity, log: { log($0) })
         if options.json { return try printJSON(report) }
         print("\(dataset), \(method.rawValue), \(report.records) records from \(offset), batch \(batch)\(sequential ? ", sequential" : ""), \((m.path as NSString).lastPathComponent)")
         if let b = report.counterFactBefore, let a = report.counterFactAfter {
@@ -56,6 +64,7 @@ struct Eval: ParsableCommand {
         }
         if let b = report.perplexityBefore, let a = report.perplexityAfter { print(String(format: "  WikiText perplexity %.3f → %.3f", b, a)) }
         print(String(format: "  median %.2f s per edit%@, %.0f s in all", report.medianSecondsPerEdit, batch > 1 ? " (batch)" : "", report.totalSeconds))
+        if !skipped.isEmpty { print("  \(skipped.count) record(s) skipped as invalid requests") }
         if !report.guardFailures.isEmpty { print("  \(report.guardFailures.count) guard failure(s), e.g. \(report.guardFailures[0])") }
     }
 }
