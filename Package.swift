@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .library(name: "Locus", targets: ["Locus"]),
         .executable(name: "locus", targets: ["LocusCLI"]),
+        .executable(name: "locate-and-edit", targets: ["LocateAndEdit"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,6 +26,7 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]),
+        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Linalg", dependencies: ["CBLAS"]),
         .target(name: "Tensors", dependencies: ["Linalg"]),
         .target(name: "ModelFormats", dependencies: ["Tensors"]),
@@ -33,8 +35,14 @@ let package = Package(
         .target(name: "ArrayStore", dependencies: ["CHDF5", "Tensors"]),
         .target(name: "Datasets", resources: [.copy("Resources")]),
         .target(name: "Notebooks"),
-        .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets"]),
-        .target(name: "Editing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "ModelFormats"]),
+        .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "CDeflate"]),
+        .target(
+            name: "Editing",
+            dependencies: [
+                "Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "ModelFormats", "ModelStore",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            resources: [.copy("Hyperparameters")]),
         .target(
             name: "ModelStore",
             dependencies: [
@@ -48,6 +56,7 @@ let package = Package(
             dependencies: [
                 "Locus", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Yams", package: "Yams"),
             ]),
+        .executableTarget(name: "LocateAndEdit", dependencies: ["Locus"]),
         .target(name: "TestSupport", dependencies: ["Tensors", "ModelFormats"], path: "Sources/TestSupport"),
         .testTarget(name: "LinalgTests", dependencies: ["Linalg", "TestSupport"]),
         .testTarget(
@@ -63,7 +72,7 @@ let package = Package(
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks"]),
-        .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport"]),
+        .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport", "CDeflate"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "TestSupport"]),
     ],
     swiftLanguageModes: [.v5]

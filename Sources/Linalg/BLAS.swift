@@ -1,4 +1,6 @@
 import CBLAS
+import Dispatch
+import Foundation
 
 /// Matrix products in Swift terms over OpenBLAS. All matrices are row-major Float32.
 ///
@@ -11,6 +13,23 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         guard m > 0, n > 0 else { return }
+        let parts = partsFor(work: m * n * k, along: n)
+        if parts > 1 {
+            // Split the columns of C (and of op(B)) into `parts` slices, one single-threaded OpenBLAS call each.
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let j0 = n * p / parts, j1 = n * (p + 1) / parts
+                let bSlice = transposeB ? b + j0 * ldb : b + j0
+                gemmSerial(transposeA, transposeB, m, j1 - j0, k, alpha, a, lda, bSlice, ldb, beta, c + j0, ldc)
+            }
+            return
+        }
+        gemmSerial(transposeA, transposeB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    private static func gemmSerial(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: UnsafePointer<Float>,
+        _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
         if k == 0 {
             if beta == 0 {
                 for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
@@ -30,6 +49,20 @@ public enum BLAS {
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
         guard rows > 0, cols > 0 else { return }
+        let outputs = transpose ? cols : rows
+        let parts = partsFor(work: rows * cols * 8, along: outputs)
+        if parts > 1 {
+            // Split the outputs into slices, one single-threaded OpenBLAS call each (streams memory on every core).
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let o0 = outputs * p / parts, o1 = outputs * (p + 1) / parts
+                if transpose {
+                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(o1 - o0), alpha, a + o0, Int32(lda), x, 1, beta, y + o0, 1)
+                } else {
+                    cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(o1 - o0), Int32(cols), alpha, a + o0 * lda, Int32(lda), x, 1, beta, y + o0, 1)
+                }
+            }
+            return
+        }
         cblas_sgemv(
             CblasRowMajor, transpose ? CblasTrans : CblasNoTrans, Int32(rows), Int32(cols), alpha, a, Int32(lda),
             x, 1, beta, y, 1)
@@ -54,10 +87,40 @@ public enum BLAS {
         cblas_sdot(Int32(count), x, 1, y, 1)
     }
 
-    /// Number of threads OpenBLAS uses.
+    /// Number of threads matrix products use. Locus runs OpenBLAS single-threaded and splits each large
+    /// product into this many column slices computed concurrently: on the 2-core test machine that gives
+    /// 1.5–2× OpenBLAS's own threading for the shapes a small model uses (see `locus bench blas`).
+    /// `LOCUS_BLAS_SPLIT=0` leaves threading to OpenBLAS instead (for comparison in benchmarks).
     public static var threads: Int {
-        get { Int(locus_blas_threads()) }
-        set { locus_blas_set_threads(Int32(max(1, newValue))) }
+        get { state.threads }
+        set {
+            state.threads = max(1, newValue)
+            locus_blas_set_threads(Int32(state.split ? 1 : state.threads))
+        }
+    }
+
+    /// True when Locus splits products itself (the default); false when OpenBLAS threads them.
+    public static var splitsProducts: Bool { state.split }
+
+    /// Products smaller than this many multiply-adds run in one call (splitting costs more than it saves).
+    public static var splitThreshold = 1 << 18
+
+    private final class State: @unchecked Sendable {
+        var threads: Int
+        let split: Bool
+        init() {
+            let env = ProcessInfo.processInfo.environment
+            threads = Int(env["LOCUS_THREADS"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
+            split = env["LOCUS_BLAS_SPLIT"] != "0"
+            locus_blas_set_threads(Int32(split ? 1 : threads))
+        }
+    }
+    private static let state = State()
+
+    static func partsFor(work: Int, along size: Int) -> Int {
+        let t = state.threads
+        guard state.split, t > 1, work >= splitThreshold, size >= 2 * 16 else { return 1 }
+        return min(t, size / 16)
     }
 
     /// The kernel family OpenBLAS chose for this CPU (e.g. "Haswell", "SkylakeX"); set by OPENBLAS_CORETYPE.

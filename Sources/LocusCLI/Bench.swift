@@ -6,7 +6,7 @@ import Locus
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Speed and memory benchmarks (figures, never asserted by tests).",
-        subcommands: [BenchForward.self, BenchBLAS.self, BenchTrace.self])
+        subcommands: [BenchForward.self, BenchBLAS.self, BenchTrace.self, BenchEdit.self])
 }
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.

@@ -14,10 +14,17 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
+    @Option(name: .customLong("with-edits"), help: "An edit ledger (HDF5) whose edits are applied to the weights before running.")
+    var withEdits: String?
+
     func load() throws -> LanguageModel {
         if let threads { BLAS.threads = threads }
         let path = try ModelCache().resolve(model)
-        return try LoadedModels.shared.model(at: path)
+        let m = try LoadedModels.shared.model(at: path)
+        guard let withEdits else { return m }
+        // A separate model object with the ledger's edits applied; the loaded original stays as it is.
+        let ledger = try Ledger.load(withEdits, modelSHA256: try FileHash.sha256(path: path))
+        return m.with(transformer: try ledger.apply(to: m.transformer, file: withEdits))
     }
 }
 

@@ -19,7 +19,11 @@ struct Info: ParsableCommand {
         let vocabulary: Int
         let bos: Int?
         let eos: Int?
+        let weightsSHA256: String?
     }
+
+    @Flag(name: .customLong("weights-hash"), help: "Also print the SHA-256 of the Float32 weights (shows edits and bitwise reverts).")
+    var weightsHash = false
 
     func run() throws {
         let m = try options.load()
@@ -30,7 +34,8 @@ struct Info: ParsableCommand {
         let r = Report(
             file: m.path, sha256: try FileHash.sha256(path: m.path), ggufVersion: Int(m.gguf.version), config: m.config,
             parameters: params, float32Bytes: params * 4, tensorTypes: types, tokenizer: tok,
-            vocabulary: m.tokenizer.vocabularySize, bos: m.tokenizer.bosID, eos: m.tokenizer.eosID)
+            vocabulary: m.tokenizer.vocabularySize, bos: m.tokenizer.bosID, eos: m.tokenizer.eosID,
+            weightsSHA256: weightsHash ? FileHash.sha256(of: m.transformer.weights.allArrays) : nil)
         if options.json { return try printJSON(r) }
         let c = m.config
         print("file          \((r.file as NSString).lastPathComponent)")
@@ -44,5 +49,6 @@ struct Info: ParsableCommand {
         print("parameters    \(params) (\(String(format: "%.0f", Double(params) * 4 / 1_048_576)) MiB in Float32)")
         print("tensor types  " + types.sorted { $0.key < $1.key }.map { "\($0.key)×\($0.value)" }.joined(separator: " "))
         print("tokenizer     \(tok), bos \(r.bos.map(String.init) ?? "-"), eos \(r.eos.map(String.init) ?? "-")")
+        if let w = r.weightsSHA256 { print("weights       sha256 \(w) (Float32\(options.withEdits == nil ? "" : ", with edits"))") }
     }
 }

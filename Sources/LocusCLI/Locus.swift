@@ -10,7 +10,13 @@ struct LocusCommand: ParsableCommand {
         discussion: """
             Models: `locus fetch smollm2` (default) or `locus fetch gemma3`, then --model NAME or a path to a GGUF file.
             """,
-        subcommands: [Fetch.self, Info.self, Tokenize.self, Run.self, Generate.self, Trace.self, Lens.self, Memories.self, Neurons.self, Probe.self, NotebookCommand.self, Bench.self])
+        groupedSubcommands: [
+            CommandGroup(name: "Models", subcommands: [Fetch.self, Info.self, Tokenize.self]),
+            CommandGroup(name: "Look inside", subcommands: [Run.self, Generate.self]),
+            CommandGroup(name: "Locate a fact", subcommands: [Trace.self, Lens.self, Memories.self, Neurons.self, Probe.self]),
+            CommandGroup(name: "Edit a fact", subcommands: [Stats.self, Edit.self, Eval.self, Revert.self, Export.self]),
+            CommandGroup(name: "Experiments", subcommands: [NotebookCommand.self, Bench.self]),
+        ])
 
     static func main() {
         relaunchWithBLASCoreTypeIfNeeded()
@@ -28,6 +34,8 @@ struct LocusCommand: ParsableCommand {
             try command.run()
         } catch let error as ExitCode {
             Foundation.exit(error.rawValue)
+        } catch where exitCode(for: error) == .success {
+            exit(withError: error)  // help requested from inside a command
         } catch {
             // Exit codes: 0 ok, 1 user error (bad input, missing model, malformed file), 2 internal error.
             FileHandle.standardError.write(Data("error: \(error)\n".utf8))
@@ -40,7 +48,7 @@ struct LocusCommand: ParsableCommand {
 func isUserError(_ error: Error) -> Bool {
     switch error {
     case is ValidationError, is ModelFormatError, is ForwardError, is HookError, is ModelStoreError, is DatasetError,
-        is TokenizerError, is TokenizerLoadingError, is StoreError, is ProbingError:
+        is TokenizerError, is TokenizerLoadingError, is StoreError, is ProbingError, is EditError, is NotebookError:
         return true
     default:
         return false

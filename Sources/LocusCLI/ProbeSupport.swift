@@ -25,31 +25,6 @@ struct ProbeContext {
     }
 }
 
-/// A progress bar on stderr, drawn only when stderr is a terminal.
-final class ProgressBar {
-    let label: String
-    let enabled: Bool
-    private var last = Date.distantPast
-    private let start = Date()
-
-    init(_ label: String, quiet: Bool = false) {
-        self.label = label
-        enabled = !quiet && isatty(STDERR_FILENO) != 0
-    }
-
-    func update(_ done: Int, _ total: Int) {
-        guard enabled, total > 0 else { return }
-        let now = Date()
-        guard done == total || now.timeIntervalSince(last) > 0.1 else { return }
-        last = now
-        let width = 30, filled = width * done / total
-        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let s = String(format: "\r%@ %@ %d/%d  %.1f s", label, bar, done, total, now.timeIntervalSince(start))
-        FileHandle.standardError.write(Data(s.utf8))
-        if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
-    }
-}
-
 /// Parses a noise level: `3s` / `3σ` (multiples of σ) or an absolute number such as `0.35`.
 func parseNoise(_ s: String) throws -> NoiseLevel {
     let t = s.trimmingCharacters(in: .whitespaces)

@@ -134,6 +134,13 @@ public enum FileHash {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var memo: [String: String] = [:]
 
+    /// SHA-256 of the bytes of Float32 arrays taken in order (a fingerprint of model weights).
+    public static func sha256(of arrays: [[Float]]) -> String {
+        var hasher = SHA256()
+        for a in arrays { a.withUnsafeBytes { hasher.update(bufferPointer: $0) } }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
     public static func sha256(path: String) throws -> String {
         let attrs = try FileManager.default.attributesOfItem(atPath: path)
         let key = "\(path)|\(attrs[.size] ?? 0)|\((attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"

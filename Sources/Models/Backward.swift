@@ -37,15 +37,28 @@ extension Transformer {
         var dNormed = [Float](repeating: 0, count: N * d)
         let wantU = parameters.contains(.unembedding) || (weights.unembedding == nil && parameters.contains(.embedding))
         var dU = wantU ? [Float](repeating: 0, count: V * d) : []
-        for (row, dl) in logitsGradient {
-            precondition(dl.count == V && row >= 0 && row < N)
+        // d normed for all loss rows at once: [rows × V] · U (one gemm reads U once, not once per row).
+        let lossRows = logitsGradient.keys.sorted()
+        if !lossRows.isEmpty {
+            var g = [Float](repeating: 0, count: lossRows.count * V)
+            for (i, row) in lossRows.enumerated() {
+                let dl = logitsGradient[row]!
+                precondition(dl.count == V && row >= 0 && row < N)
+                g.withUnsafeMutableBufferPointer { ($0.baseAddress! + i * V).update(from: dl, count: V) }
+            }
+            var picked = [Float](repeating: 0, count: lossRows.count * d)
             u.withUnsafeBufferPointer { up in
-                dl.withUnsafeBufferPointer { gp in
-                    dNormed.withUnsafeMutableBufferPointer { np in
-                        BLAS.gemv(transpose: true, rows: V, cols: d, a: up.baseAddress!, lda: d, x: gp.baseAddress!, y: np.baseAddress! + row * d)
+                g.withUnsafeBufferPointer { gp in
+                    picked.withUnsafeMutableBufferPointer { pp in
+                        BLAS.gemm(m: lossRows.count, n: d, k: V, a: gp.baseAddress!, lda: V, b: up.baseAddress!, ldb: d, c: pp.baseAddress!, ldc: d)
                     }
                 }
             }
+            for (i, row) in lossRows.enumerated() {
+                for j in 0..<d { dNormed[row * d + j] = picked[i * d + j] }
+            }
+        }
+        for (row, dl) in logitsGradient {
             if wantU {
                 for t in 0..<V where dl[t] != 0 {
                     for j in 0..<d { dU[t * d + j] += dl[t] * tape.finalNormalized[row * d + j] }
@@ -242,7 +255,7 @@ extension Transformer {
         return dx
     }
 
-    /// Accumulates the norm's input gradient into `dx` (+=).
+    /// Accumulates the norm's input gradient into `dx` (+=), and the weight's into `dWeight` when given.
     private func normBackward(
         _ n: NormWeights, kind: NormKind, x: [Float], stats: NormStats, dy: [Float], dx: inout [Float], rows: Int, d: Int,
         dWeight: UnsafeMutablePointer<[Float]?>?, dBias: UnsafeMutablePointer<[Float]?>?
@@ -252,23 +265,16 @@ extension Transformer {
             dy.withUnsafeBufferPointer { gp in
                 dx.withUnsafeMutableBufferPointer { dp in
                     n.weight.withUnsafeBufferPointer { wp in
-                        let dwp: UnsafeMutablePointer<Float>? = nil
-                        switch kind {
-                        case .rms:
-                            if dw != nil {
-                                dw!.withUnsafeMutableBufferPointer { dwb in
-                                    Norms.rmsBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, inverseRMS: stats.inverse, dWeight: dwb.baseAddress!)
-                                }
-                            } else {
-                                Norms.rmsBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, inverseRMS: stats.inverse, dWeight: dwp)
-                            }
-                        case .layer:
-                            if dw != nil {
-                                dw!.withUnsafeMutableBufferPointer { dwb in
-                                    Norms.layerBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, mean: stats.mean, inverseStd: stats.inverse, dWeight: dwb.baseAddress!, dBias: nil)
-                                }
-                            } else {
-                                Norms.layerBackward(xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!, mean: stats.mean, inverseStd: stats.inverse, dWeight: nil, dBias: nil)
+                        withOptionalPointer(&dw) { dwp in
+                            switch kind {
+                            case .rms:
+                                Norms.rmsBackward(
+                                    xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!,
+                                    inverseRMS: stats.inverse, dWeight: dwp)
+                            case .layer:
+                                Norms.layerBackward(
+                                    xp.baseAddress!, gp.baseAddress!, dp.baseAddress!, rows: rows, d: d, weight: wp.baseAddress!,
+                                    mean: stats.mean, inverseStd: stats.inverse, dWeight: dwp, dBias: nil)
                             }
                         }
                     }
@@ -277,4 +283,10 @@ extension Transformer {
         }
         dWeight?.pointee = dw
     }
+}
+
+/// Runs `body` with a pointer to the optional array's storage, or nil when the array is absent.
+private func withOptionalPointer<R>(_ a: inout [Float]?, _ body: (UnsafeMutablePointer<Float>?) -> R) -> R {
+    guard a != nil else { return body(nil) }
+    return a!.withUnsafeMutableBufferPointer { body($0.baseAddress) }
 }

@@ -21,6 +21,18 @@ public final class LanguageModel: @unchecked Sendable {
         tokenizer = try makeTokenizer(from: g)
     }
 
+    private init(path: String, gguf: GGUFFile, transformer: Transformer, tokenizer: Tokenizer) {
+        self.path = path
+        self.gguf = gguf
+        self.transformer = transformer
+        self.tokenizer = tokenizer
+    }
+
+    /// The same file and tokenizer with other weights (for example with edits applied).
+    public func with(transformer: Transformer) -> LanguageModel {
+        LanguageModel(path: path, gguf: gguf, transformer: transformer, tokenizer: tokenizer)
+    }
+
     /// Token ids of a prompt, with the model's own BOS convention. An empty prompt is an error.
     public func encode(_ text: String) throws -> [Int] {
         let ids = tokenizer.encode(text)

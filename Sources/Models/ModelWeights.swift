@@ -94,6 +94,26 @@ public struct ModelWeights: Sendable, Equatable {
         self.unembedding = unembedding
     }
 
+    /// Every parameter array in a fixed order (for fingerprints and comparisons).
+    public var allArrays: [[Float]] {
+        var out: [[Float]] = [embedding]
+        if let p = positionEmbedding { out.append(p) }
+        for b in blocks {
+            for l in [b.wQ, b.wK, b.wV, b.wO] + (b.wGate.map { [$0] } ?? []) + [b.wIn, b.wOut] {
+                out.append(l.weight)
+                if let bias = l.bias { out.append(bias) }
+            }
+            for n in [b.ln1, b.ln2] + [b.qNorm, b.kNorm, b.postAttentionNorm, b.postMLPNorm].compactMap({ $0 }) {
+                out.append(n.weight)
+                if let bias = n.bias { out.append(bias) }
+            }
+        }
+        out.append(finalNorm.weight)
+        if let b = finalNorm.bias { out.append(b) }
+        if let u = unembedding { out.append(u) }
+        return out
+    }
+
     /// Number of Float32 parameters held (tied matrices counted once).
     public var parameterCount: Int {
         var n = embedding.count + (positionEmbedding?.count ?? 0) + (unembedding?.count ?? 0)

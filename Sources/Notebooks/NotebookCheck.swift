@@ -39,9 +39,12 @@ public struct NotebookCheck {
     }
 
     static let number = try! NSRegularExpression(pattern: #"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?"#)
+    /// Durations and rates ("86.8 s", "12 ms", "540 tok/s"): run time, which a check ignores.
+    static let duration = try! NSRegularExpression(pattern: #"[-+]?(?:\d+\.\d*|\.\d+|\d+)\s?(?:s|ms|seconds|tok/s)\b"#)
 
-    /// The text with numbers replaced by a marker, and the numbers.
+    /// The text with numbers replaced by a marker, and the numbers (durations are dropped).
     static func split(_ s: String) -> (String, [Double]) {
+        let s = duration.stringByReplacingMatches(in: s, range: NSRange(location: 0, length: (s as NSString).length), withTemplate: "<time>")
         let ns = s as NSString
         var skeleton = ""
         var numbers: [Double] = []

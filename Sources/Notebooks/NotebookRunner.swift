@@ -31,13 +31,23 @@ public struct NotebookRunner {
 
     /// Runs every block and returns the notebook with outputs replaced. A failing command stops the run:
     /// its error is written under its block, earlier outputs stay, later blocks keep their old outputs.
+    ///
+    /// Commands run in the notebook's folder, so relative paths in a notebook are relative to it, and
+    /// results named with `as NAME` go to `<notebook name>.outputs/NAME` beside it.
     public func run(_ notebook: Notebook, path: String) -> (Notebook, Report) {
         var nb = notebook
         var report = Report()
         let start = Date()
-        let dir = (path as NSString).deletingLastPathComponent
+        let fm = FileManager.default
+        let previous = fm.currentDirectoryPath
+        let folder = (path as NSString).deletingLastPathComponent
+        if !folder.isEmpty { fm.changeCurrentDirectoryPath(folder) }
+        defer { fm.changeCurrentDirectoryPath(previous) }
+        let dir = "."
         let base = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
-        let outDir = (dir.isEmpty ? "." : dir) + "/" + base + ".outputs"
+        let outDir = base + ".outputs"
+        // Every run starts from an empty outputs folder, so results (and ledgers) of earlier runs cannot leak in.
+        try? fm.removeItem(atPath: outDir)
         var variables: [String: String] = [:]
         let model = nb.value("model")
         for (blockNumber, block) in nb.blocks.enumerated() {
@@ -56,11 +66,11 @@ public struct NotebookRunner {
                     }
                     if let name, !args.contains("--out") {
                         args += ["--out", outDir + "/" + name]
+                        try fm.createDirectory(atPath: outDir, withIntermediateDirectories: true)
                     }
-                    try FileManager.default.createDirectory(atPath: outDir, withIntermediateDirectories: true)
                     let out = try executor.execute(args, defaultModel: model, outputDirectory: outDir)
                     if let name, let i = args.firstIndex(of: "--out"), i + 1 < args.count { variables[name] = args[i + 1] }
-                    pieces.append(render(out, relativeTo: dir.isEmpty ? "." : dir))
+                    pieces.append(render(out, relativeTo: dir))
                 } catch {
                     failed = "\(error)"
                     pieces.append("```text\nerror: \(error)\n```")
@@ -101,7 +111,9 @@ public struct NotebookRunner {
         for f in out.files {
             let rel = f.hasPrefix(dir + "/") ? String(f.dropFirst(dir.count + 1)) : f
             let name = (f as NSString).lastPathComponent
-            if f.hasSuffix(".svg") || f.hasSuffix(".png") { parts.append("![\(name)](\(rel))") } else { parts.append("[\(name)](\(rel))") }
+            // A figure written as both PNG and SVG is shown once (the PNG), with the SVG linked.
+            let pngTwin = f.hasSuffix(".svg") && out.files.contains(String(f.dropLast(4)) + ".png")
+            if (f.hasSuffix(".svg") && !pngTwin) || f.hasSuffix(".png") { parts.append("![\(name)](\(rel))") } else { parts.append("[\(name)](\(rel))") }
         }
         return parts.joined(separator: "\n\n")
     }

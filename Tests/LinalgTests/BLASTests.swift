@@ -35,6 +35,36 @@ final class BLASTests: XCTestCase {
         }
     }
 
+    /// The concurrent column split gives the same products as the naive loops (forced on small shapes).
+    func testSplitProductsMatchNaive() {
+        let (savedThreshold, savedThreads) = (BLAS.splitThreshold, BLAS.threads)
+        defer { BLAS.splitThreshold = savedThreshold; BLAS.threads = savedThreads }
+        BLAS.splitThreshold = 1
+        BLAS.threads = 3
+        var rng = SystemRandomNumberGenerator()
+        for (m, n, k) in [(5, 97, 13), (1, 64, 40), (33, 50, 7)] {
+            for tb in [false, true] {
+                let a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+                let b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &rng) }
+                var c = [Float](repeating: 1, count: m * n)
+                BLAS.gemm(transposeB: tb, m: m, n: n, k: k, a: a, lda: k, b: b, ldb: tb ? k : n, beta: 0.5, c: &c, ldc: n)
+                let want = naiveMatmul(a, b, m: m, n: n, k: k, ta: false, tb: tb)
+                for i in 0..<c.count { XCTAssertEqual(c[i], want[i] + 0.5, accuracy: 1e-4, "m\(m) n\(n) k\(k) tb\(tb)") }
+            }
+        }
+        for transpose in [false, true] {
+            let rows = 70, cols = 45
+            let a = (0..<(rows * cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let x = (0..<(transpose ? rows : cols)).map { _ in Float.random(in: -1...1, using: &rng) }
+            var y = [Float](repeating: 0, count: transpose ? cols : rows)
+            BLAS.gemv(transpose: transpose, rows: rows, cols: cols, a: a, lda: cols, x: x, y: &y)
+            let want = transpose
+                ? naiveMatmul(x, a, m: 1, n: cols, k: rows, ta: false, tb: false)
+                : naiveMatmul(a, x, m: rows, n: 1, k: cols, ta: false, tb: false)
+            for i in 0..<y.count { XCTAssertEqual(y[i], want[i], accuracy: 1e-4) }
+        }
+    }
+
     func testGemvMatchesGemm() {
         let rows = 13, cols = 7
         let a = (0..<(rows * cols)).map { Float($0 % 11) - 5 }

@@ -113,3 +113,35 @@ final class GoldenTests: XCTestCase {
     func testLlamaLongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("llama") }
     func testGemma3LongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("gemma3") }
 }
+
+/// The same tiny models loaded from their Hugging Face folders (config.json + model.safetensors).
+final class HuggingFaceLoadingTests: XCTestCase {
+    func check(_ arch: String) throws {
+        let dir = Bundle.module.url(forResource: "Fixtures/golden/\(arch)", withExtension: nil)!
+        let fromHF = try Transformer(huggingFaceDirectory: dir.path)
+        let fromGGUF = try Transformer(gguf: try GGUFFile(path: dir.appendingPathComponent("model.gguf").path))
+        XCTAssertEqual(fromHF.config.nLayers, fromGGUF.config.nLayers)
+        XCTAssertEqual(fromHF.config.attentionScale, fromGGUF.config.attentionScale)
+        let expected = try SafetensorsFile(path: dir.appendingPathComponent("expected.safetensors").path)
+        let ids = try expected.tensor("input_ids").data.map { Int($0) }
+        let logits = try fromHF.forward([ids], logits: .all).logits.data
+        assertClose(logits, try expected.tensor("logits").data, "\(arch) logits from the Hugging Face checkpoint")
+    }
+
+    func testLlama() throws { try check("llama") }
+    func testGemma3() throws { try check("gemma3") }
+    func testGPT2() throws { try check("gpt2") }
+
+    func testUnknownModelTypeIsNamed() throws {
+        let dir = NSTemporaryDirectory() + "hf-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(#"{"model_type": "mamba"}"#.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let src = Bundle.module.url(forResource: "Fixtures/golden/llama/model", withExtension: "safetensors")!
+        try FileManager.default.copyItem(atPath: src.path, toPath: dir + "/model.safetensors")
+        XCTAssertThrowsError(try Transformer(huggingFaceDirectory: dir)) { e in
+            XCTAssertEqual((e as? ModelFormatError)?.kind, .unsupportedArchitecture)
+            XCTAssertTrue("\(e)".contains("mamba"))
+        }
+    }
+}

@@ -104,6 +104,8 @@ final class NotebookTests: XCTestCase {
         XCTAssertTrue(diffs[0].description.contains("- p = 0.5"))
         XCTAssertTrue(diffs[0].description.contains("+ p = 0.55"))
         XCTAssertFalse(check.matches("top: Paris 0.7", "top: Rome 0.7"), "text outside numbers must match exactly")
+        XCTAssertTrue(check.matches("applied in 86.8 s, 540 tok/s, 12 ms", "applied in 70.1 s, 611.5 tok/s, 9 ms"), "run time is ignored")
+        XCTAssertFalse(check.matches("ES 100.0 in 86.8 s", "ES 90.0 in 86.8 s"))
     }
 
     func testArgumentSplittingAndVariables() throws {

@@ -1,3 +1,4 @@
+import CDeflate
 import Foundation
 import Models
 import Tensors
@@ -84,19 +85,22 @@ final class BasicsTests: XCTestCase {
         let png = PNG.encode(width: 300, height: 250, rgb: rgb)
         XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
         XCTAssertEqual(Array(png.suffix(12)), [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82])
-        // Inflate the stored blocks back and compare with the filtered rows.
+        // Inflate the IDAT with zlib and compare with the filtered rows.
         let idatLength = Int(png[33]) << 24 | Int(png[34]) << 16 | Int(png[35]) << 8 | Int(png[36])
         let z = Array(png[41..<(41 + idatLength)])
-        var i = 2, raw: [UInt8] = []
-        while true {
-            let final = z[i], n = Int(z[i + 1]) | Int(z[i + 2]) << 8
-            raw += z[(i + 5)..<(i + 5 + n)]
-            i += 5 + n
-            if final == 1 { break }
-        }
-        XCTAssertEqual(raw.count, 250 * (300 * 3 + 1))
+        XCTAssertLessThan(z.count, 250 * (300 * 3 + 1) / 2, "the image data is compressed")
+        var size = uLong(250 * (300 * 3 + 1))
+        var raw = [UInt8](repeating: 0, count: Int(size))
+        XCTAssertEqual(uncompress(&raw, &size, z, uLong(z.count)), Z_OK)
+        XCTAssertEqual(Int(size), 250 * (300 * 3 + 1))
         XCTAssertEqual(Array(raw[1..<901]), Array(rgb[0..<900]))
-        XCTAssertEqual(PNG.adler32(raw), UInt32(z[i]) << 24 | UInt32(z[i + 1]) << 16 | UInt32(z[i + 2]) << 8 | UInt32(z[i + 3]))
+        XCTAssertEqual(raw[901], 0, "filter byte of the second row")
+        // The fallback stream of stored blocks inflates to the same bytes.
+        let stored = PNG.zlibStored(raw)
+        var size2 = uLong(raw.count)
+        var back = [UInt8](repeating: 0, count: raw.count)
+        XCTAssertEqual(uncompress(&back, &size2, stored, uLong(stored.count)), Z_OK)
+        XCTAssertEqual(back, raw)
     }
 
     func testMultiTokenTargetPolicies() throws {
@@ -106,5 +110,20 @@ final class BasicsTests: XCTestCase {
         XCTAssertEqual(
             ProbingError.multiTokenTarget(target: " Paris", tokens: [" Par", "is"]).description,
             "target ' Paris' is 2 tokens (' Par' 'is'); use its first token ' Par' or ask for the sequence probability")
+    }
+}
+
+final class CanvasTests: XCTestCase {
+    /// Drawing partly or wholly outside the canvas is clipped, never a crash.
+    func testDrawingOutsideIsClipped() {
+        var c = Canvas(width: 10, height: 8)
+        c.fill(-5, -5, 8, 8, RGB(1, 2, 3))
+        c.fill(20, 20, 5, 5, RGB(1, 2, 3))
+        c.fill(0, 12, 5, 5, RGB(1, 2, 3))
+        c.text("far away", 50, 50)
+        c.text("partly", 5, 6)
+        XCTAssertEqual(c.rgb.count, 10 * 8 * 3)
+        XCTAssertEqual(Array(c.rgb[0..<3]), [1, 2, 3])
+        XCTAssertEqual(Array(c.rgb[(7 * 10 + 0) * 3..<(7 * 10 + 0) * 3 + 3]), [255, 255, 255])
     }
 }

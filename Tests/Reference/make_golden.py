@@ -94,8 +94,8 @@ def make_config(arch: str):
         layer_types = ["sliding_attention"] * 5 + ["full_attention"]
         return Gemma3TextConfig(
             vocab_size=VOCAB,
-            hidden_size=64,
-            intermediate_size=96,
+            hidden_size=32,
+            intermediate_size=64,
             num_hidden_layers=6,
             num_attention_heads=4,
             num_key_value_heads=2,

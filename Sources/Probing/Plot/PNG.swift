@@ -1,7 +1,8 @@
+import CDeflate
 import Foundation
 
-/// A minimal PNG encoder: 8-bit RGB, one IDAT of stored (uncompressed) deflate blocks, CRC-32 per chunk and
-/// the zlib Adler-32 checksum. Every PNG reader accepts it; files are larger than compressed ones.
+/// A minimal PNG encoder: 8-bit RGB, filter "none", one IDAT compressed with zlib (falling back to
+/// stored deflate blocks if zlib fails), CRC-32 per chunk.
 public enum PNG {
     /// PNG bytes of an RGB image (`rgb.count == width · height · 3`, rows top to bottom).
     public static func encode(width: Int, height: Int, rgb: [UInt8]) -> [UInt8] {
@@ -16,9 +17,22 @@ public enum PNG {
         var ihdr = bigEndian(UInt32(width)) + bigEndian(UInt32(height))
         ihdr += [8, 2, 0, 0, 0]  // bit depth 8, colour type RGB, deflate, adaptive filtering, no interlace
         chunk("IHDR", ihdr, into: &out)
-        chunk("IDAT", zlibStored(raw), into: &out)
+        chunk("IDAT", zlibCompressed(raw) ?? zlibStored(raw), into: &out)
         chunk("IEND", [], into: &out)
         return out
+    }
+
+    /// A zlib stream compressed by zlib's deflate (nil if zlib reports an error).
+    static func zlibCompressed(_ data: [UInt8]) -> [UInt8]? {
+        var size = compressBound(uLong(data.count))
+        var out = [UInt8](repeating: 0, count: Int(size))
+        let status = data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                compress2(dst.baseAddress, &size, src.baseAddress, uLong(data.count), locus_Z_BEST_COMPRESSION())
+            }
+        }
+        guard status == locus_Z_OK() else { return nil }
+        return Array(out.prefix(Int(size)))
     }
 
     /// A zlib stream of stored deflate blocks (at most 65,535 bytes each).
@@ -80,8 +94,11 @@ struct Canvas {
     }
 
     mutating func fill(_ x: Int, _ y: Int, _ w: Int, _ h: Int, _ c: RGB) {
-        for yy in max(0, y)..<min(height, y + h) {
-            for xx in max(0, x)..<min(width, x + w) {
+        // Clipped to the canvas: a rectangle partly or wholly outside draws only what is inside.
+        let (x0, x1, y0, y1) = (max(0, x), min(width, x + w), max(0, y), min(height, y + h))
+        guard x0 < x1, y0 < y1 else { return }
+        for yy in y0..<y1 {
+            for xx in x0..<x1 {
                 let o = (yy * width + xx) * 3
                 rgb[o] = c.r
                 rgb[o + 1] = c.g

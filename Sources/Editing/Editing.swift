@@ -1,1 +1,0 @@
-// Editing: changing facts (covariance statistics, ROME, MEMIT, AlphaEdit, verification, ledger).

@@ -1,0 +1,110 @@
+import Foundation
+import Models
+
+/// The before/after table of an evaluation run.
+public struct EvaluationReport: Sendable, Codable {
+    public var dataset: String
+    public var method: EditMethod
+    public var records: Int
+    public var batch: Int
+    public var sequential: Bool
+    public var counterFactBefore: CounterFactSummary?
+    public var counterFactAfter: CounterFactSummary?
+    public var zsreBefore: ZSRESummary?
+    public var zsreAfter: ZSRESummary?
+    /// WikiText perplexity of the unedited model and after the edits (mean over edits when they
+    /// are independent), when requested.
+    public var perplexityBefore: Double?
+    public var perplexityAfter: Double?
+    /// Seconds to compute each edit (or batch), median.
+    public var medianSecondsPerEdit: Double
+    public var totalSeconds: Double
+    /// Edits or batches that the guards would have rolled back (they are still scored).
+    public var guardFailures: [String]
+    public var hyperparameters: EditHyperparameters
+}
+
+/// Runs edits over CounterFact or zsRE records and scores them as the reference
+/// `experiments/evaluate.py` does: every batch is edited from the unedited model and scored right
+/// after, then the model is restored (`sequential == false`); or the batches are applied one after
+/// another and all records are scored at the end (`sequential == true`, the AlphaEdit protocol).
+public enum Evaluation {
+    public enum Dataset: String, Sendable { case counterfact, zsre }
+
+    public static func run(
+        editor: Editor, requests: [EditRequest], dataset: Dataset, method: EditMethod, batch: Int, sequential: Bool,
+        generationPrompts: Int = 0, perplexity: Bool = false, log: ((String) -> Void)? = nil
+    ) throws(EditError) -> EvaluationReport {
+        let start = Date()
+        guard let encoder = editor.encoder else { throw .unsupported(what: "evaluation", reason: "the session has no tokenizer") }
+        let verifier = Verifier(encoder: encoder)
+        let h = try editor.hyperparameters(method)
+        let base = editor.transformer
+        func scores(_ t: Transformer, _ rs: [EditRequest]) throws(EditError) -> ([CounterFactScores], [ZSREScores]) {
+            switch dataset {
+            case .counterfact:
+                var s = try verifier.counterFact(t, rs)
+                if generationPrompts > 0 {
+                    for (i, r) in rs.enumerated() {
+                        let prompts = Array(r.generationPrompts.prefix(generationPrompts))
+                        if !prompts.isEmpty { s[i].ngramEntropy = try verifier.generationEntropy(t, prompts: prompts).entropy }
+                    }
+                }
+                return (s, [])
+            case .zsre: return ([], try verifier.zsRE(t, rs))
+            }
+        }
+        log?("scoring \(requests.count) records before editing")
+        let (cfBefore, zBefore) = try scores(base, requests)
+        var pplBefore: Double?
+        if perplexity && !editor.canary.isEmpty { pplBefore = try verifier.perplexity(base, sequences: editor.canary) }
+        var cfAfter: [CounterFactScores] = []
+        var zAfter: [ZSREScores] = []
+        var times: [Double] = []
+        var failures: [String] = []
+        var ppls: [Double] = []
+        var i = 0
+        while i < requests.count {
+            let chunk = Array(requests[i..<min(i + batch, requests.count)])
+            let p = try editor.propose(chunk, method: method)
+            times.append(p.seconds)
+            let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
+            failures += f.map { "\(chunk.first!.id)…: \($0)" }
+            if sequential {
+                var forced = editor.guards
+                forced.maxPerplexityRatio = nil
+                forced.requireEfficacy = false
+                forced.maxRelativeNorm = .infinity
+                forced.minRelativeDenominator = 0
+                let saved = editor.guards
+                editor.guards = forced
+                defer { editor.guards = saved }
+                let o = try editor.commit(p)
+                if !o.applied { failures += o.failures }
+            } else {
+                let edited = editor.transformer.applying(p.deltas)
+                let (c, z) = try scores(edited, chunk)
+                cfAfter += c
+                zAfter += z
+                if perplexity && !editor.canary.isEmpty { ppls.append(try verifier.perplexity(edited, sequences: editor.canary)) }
+            }
+            i += batch
+            let loss = p.losses.compactMap(\.last).map(\.targetProbability)
+            log?(String(format: "%d/%d edited (%.1f s; mean P(target) at the end of the optimisation %.3f)", min(i, requests.count), requests.count, p.seconds, mean(loss)))
+        }
+        if sequential {
+            log?("scoring \(requests.count) records after \(requests.count / max(batch, 1)) sequential batches")
+            (cfAfter, zAfter) = try scores(editor.transformer, requests)
+            if perplexity && !editor.canary.isEmpty { ppls.append(try verifier.perplexity(editor.transformer, sequences: editor.canary)) }
+        }
+        let sorted = times.sorted()
+        let med = sorted.isEmpty ? 0 : (sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
+        return EvaluationReport(
+            dataset: dataset.rawValue, method: method, records: requests.count, batch: batch, sequential: sequential,
+            counterFactBefore: dataset == .counterfact ? CounterFactSummary(cfBefore) : nil,
+            counterFactAfter: dataset == .counterfact ? CounterFactSummary(cfAfter) : nil,
+            zsreBefore: dataset == .zsre ? ZSRESummary(zBefore) : nil, zsreAfter: dataset == .zsre ? ZSRESummary(zAfter) : nil,
+            perplexityBefore: pplBefore, perplexityAfter: ppls.isEmpty ? nil : mean(ppls), medianSecondsPerEdit: med,
+            totalSeconds: Date().timeIntervalSince(start), guardFailures: failures, hyperparameters: h)
+    }
+}

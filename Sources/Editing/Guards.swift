@@ -1,0 +1,49 @@
+import Foundation
+import Models
+
+/// Limits an edit must stay within; an edit that crosses one is rolled back.
+public struct EditGuards: Sendable, Codable, Equatable {
+    /// Largest allowed `‖ΔW‖_F / ‖W‖_F` per edited layer.
+    public var maxRelativeNorm: Double
+    /// Smallest allowed `|k_p · u| / ‖k_p‖` (ROME's denominator, as a cosine).
+    public var minRelativeDenominator: Double
+    /// Largest allowed WikiText perplexity after / before (nil: no canary).
+    public var maxPerplexityRatio: Double?
+    /// Require every request's efficacy on its own prompt after the edit: P(new) > P(true)
+    /// (or, without `target_true`, P(new) higher than before).
+    public var requireEfficacy: Bool
+
+    public init(maxRelativeNorm: Double = 1.0, minRelativeDenominator: Double = 1e-6, maxPerplexityRatio: Double? = 1.1, requireEfficacy: Bool = true) {
+        self.maxRelativeNorm = maxRelativeNorm
+        self.minRelativeDenominator = minRelativeDenominator
+        self.maxPerplexityRatio = maxPerplexityRatio
+        self.requireEfficacy = requireEfficacy
+    }
+}
+
+/// Checks on proposed deltas before they touch the model.
+public enum DeltaChecks {
+    /// Failures (empty when the deltas pass), and `‖ΔW‖/‖W‖` per layer.
+    public static func check(
+        _ deltas: [WeightDelta], on transformer: Transformer, denominators: [Double], guards: EditGuards
+    ) -> (failures: [String], relativeNorms: [Int: Double]) {
+        var failures: [String] = []
+        var norms: [Int: Double] = [:]
+        for d in deltas {
+            guard d.isFinite else {
+                failures.append("layer \(d.layer): the update has non-finite values")
+                continue
+            }
+            let w = frobenius(transformer.weights.blocks[d.layer].wOut.weight)
+            let r = d.frobeniusNorm / max(w, .leastNonzeroMagnitude)
+            norms[d.layer, default: 0] += r
+        }
+        for (l, r) in norms.sorted(by: { $0.key < $1.key }) where !(r <= guards.maxRelativeNorm) {
+            failures.append(String(format: "layer %d: ‖ΔW‖/‖W‖ = %.4g exceeds %.4g", l, r, guards.maxRelativeNorm))
+        }
+        for (i, den) in denominators.enumerated() where !(den >= guards.minRelativeDenominator) {
+            failures.append(String(format: "request %d: the rank-one denominator |k·u|/‖k‖ = %.3g is below %.3g", i, den, guards.minRelativeDenominator))
+        }
+        return (failures, norms)
+    }
+}

@@ -1,0 +1,214 @@
+import ArrayStore
+import Foundation
+import Models
+import Tensors
+
+/// One applied edit or batch: what was asked, how, and exactly what changed.
+public struct LedgerEntry: Sendable, Equatable {
+    public var method: EditMethod
+    public var requests: [EditRequest]
+    public var hyperparameters: EditHyperparameters
+    public var contextTemplates: [String]
+    /// The factors of every change, in the order they were applied.
+    public var deltas: [WeightDelta]
+    /// Metrics before/after and guard figures, as JSON (an `EditOutcome`).
+    public var report: String
+    /// FNV-1a 64 checksum of each edited layer's `W_out` right after this entry was applied.
+    public var checksums: [Int: String]
+    public var time: String
+
+    public init(
+        method: EditMethod, requests: [EditRequest], hyperparameters: EditHyperparameters, contextTemplates: [String],
+        deltas: [WeightDelta], report: String, checksums: [Int: String], time: String
+    ) {
+        self.method = method
+        self.requests = requests
+        self.hyperparameters = hyperparameters
+        self.contextTemplates = contextTemplates
+        self.deltas = deltas
+        self.report = report
+        self.checksums = checksums
+        self.time = time
+    }
+}
+
+/// The record of every edit applied to a model file, stored in HDF5 next to it.
+///
+/// The original model file is never modified: the edited model is the file's weights with the
+/// ledger's deltas applied in order (`apply(to:)`). Each entry stores its deltas in factored form
+/// and the checksum of each edited layer after it, so replaying is verified bit for bit, and
+/// reverting is replaying fewer entries. AlphaEdit's `Σ K Kᵀ` of earlier edits is stored too.
+///
+/// Layout: root attributes `format`, `format_version`, `model_sha256`, `model_file`, `edit_count`;
+/// `/edits/NNNNNN` groups with attributes `method`, `requests`, `hyperparameters`,
+/// `context_templates`, `report` (JSON), `checksums` (JSON), `time`, and datasets
+/// `layer_L/left` `[d_mlp, rank]`, `layer_L/right` `[d_model, rank]` (Float32) per delta;
+/// `/alphaedit/previous_keys/layer_L` `[d_mlp, d_mlp]`.
+public struct Ledger: Sendable, Equatable {
+    public var modelSHA256: String
+    public var modelFile: String
+    public var entries: [LedgerEntry]
+    /// AlphaEdit's `C_prev` per layer, when AlphaEdit has been used.
+    public var alphaEditPreviousKeys: [Int: [Float]]
+
+    public init(modelSHA256: String, modelFile: String, entries: [LedgerEntry] = [], alphaEditPreviousKeys: [Int: [Float]] = [:]) {
+        self.modelSHA256 = modelSHA256
+        self.modelFile = modelFile
+        self.entries = entries
+        self.alphaEditPreviousKeys = alphaEditPreviousKeys
+    }
+
+    public static let format = "locus-edit-ledger"
+
+    /// The default ledger path for a model file: beside it, `<stem>.edits.h5`.
+    public static func defaultPath(forModel path: String) -> String {
+        ((path as NSString).deletingPathExtension) + ".edits.h5"
+    }
+
+    // MARK: applying
+
+    /// `base` with every entry's deltas applied in order, each edited layer checked against the
+    /// entry's checksum.
+    public func apply(to base: Transformer, file: String = "ledger") throws(EditError) -> Transformer {
+        var t = base
+        for (i, e) in entries.enumerated() {
+            for d in e.deltas {
+                guard d.layer >= 0 && d.layer < t.config.nLayers else {
+                    throw .ledgerMismatch(file: file, field: "edits/\(i).layer", expected: "a layer below \(t.config.nLayers)", found: "\(d.layer)")
+                }
+                let w = t.weights.blocks[d.layer].wOut
+                guard w.inputs == d.inputs && w.outputs == d.outputs else {
+                    throw .ledgerMismatch(
+                        file: file, field: "edits/\(i)/layer_\(d.layer)", expected: "factors for a \(w.inputs)×\(w.outputs) W_out",
+                        found: "\(d.inputs)×\(d.outputs)")
+                }
+                d.apply(to: &t.weights.blocks[d.layer].wOut)
+            }
+            for (l, sum) in e.checksums.sorted(by: { $0.key < $1.key }) {
+                let got = Checksum.fnv1a(t.weights.blocks[l].wOut.weight)
+                guard got == sum else {
+                    throw .ledgerMismatch(
+                        file: file, field: "edits/\(i).checksums.layer_\(l)", expected: sum,
+                        found: "\(got) (the weights do not replay bit for bit; was the ledger made with another BLAS kernel?)")
+                }
+            }
+        }
+        return t
+    }
+
+    // MARK: storage
+
+    static func json<T: Encodable>(_ v: T) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? e.encode(v)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Writes the ledger (temporary name, then rename).
+    public func save(to path: String) throws(EditError) {
+        do {
+            try H5File.write(path) { f in
+                try f.setAttributes([
+                    "format": .string(Self.format), "format_version": .int(1), "model_sha256": .string(modelSHA256),
+                    "model_file": .string(modelFile), "edit_count": .int(Int64(entries.count)), "created_by": .string("locus Editing"),
+                ])
+                try f.createGroup("edits")
+                for (i, e) in entries.enumerated() {
+                    let g = String(format: "edits/%06d", i)
+                    try f.createGroup(g)
+                    for d in e.deltas {
+                        try f.write(Tensor(shape: [d.inputs, d.rank], data: d.left), at: "\(g)/layer_\(d.layer)/left")
+                        try f.write(Tensor(shape: [d.outputs, d.rank], data: d.right), at: "\(g)/layer_\(d.layer)/right")
+                    }
+                    try f.setAttributes(
+                        [
+                            "method": .string(e.method.rawValue), "requests": .string(Self.json(e.requests)),
+                            "hyperparameters": .string(Self.json(e.hyperparameters)),
+                            "context_templates": .string(Self.json(e.contextTemplates)), "report": .string(e.report),
+                            "checksums": .string(Self.json(Dictionary(uniqueKeysWithValues: e.checksums.map { (String($0.key), $0.value) }))),
+                            "layers": .string(e.deltas.map { String($0.layer) }.joined(separator: ",")), "time": .string(e.time),
+                        ], on: g)
+                }
+                for (l, x) in alphaEditPreviousKeys.sorted(by: { $0.key < $1.key }) {
+                    let n = Int(Double(x.count).squareRoot())
+                    try f.write(Tensor(shape: [n, n], data: x), at: "alphaedit/previous_keys/layer_\(l)")
+                }
+            }
+        } catch let e as EditError {
+            throw e
+        } catch {
+            throw .storage(file: path, reason: "\(error)")
+        }
+    }
+
+    /// Reads a ledger and checks it belongs to the model with `modelSHA256`.
+    public static func load(_ path: String, modelSHA256: String) throws(EditError) -> Ledger {
+        func mismatch(_ field: String, _ expected: String, _ found: String) -> EditError {
+            .ledgerMismatch(file: path, field: field, expected: expected, found: found)
+        }
+        do {
+            let f = try H5File.open(path)
+            let root = try f.attributes()
+            guard root["format"] == .string(format) else { throw mismatch("format", format, root["format"]?.description ?? "none") }
+            guard root["model_sha256"] == .string(modelSHA256) else {
+                throw mismatch("model_sha256", modelSHA256, root["model_sha256"]?.description ?? "none")
+            }
+            var ledger = Ledger(modelSHA256: modelSHA256, modelFile: root["model_file"]?.description ?? "")
+            let names = f.exists("edits") ? try f.children(of: "edits").sorted() : []
+            let dec = JSONDecoder()
+            for name in names {
+                let g = "edits/\(name)"
+                let a = try f.attributes(of: g)
+                func text(_ k: String) throws(EditError) -> String {
+                    guard case .string(let s)? = a[k] else { throw mismatch("\(g).\(k)", "a string attribute", "none") }
+                    return s
+                }
+                guard let method = EditMethod(rawValue: try text("method")) else { throw mismatch("\(g).method", "rome, memit or alphaedit", try text("method")) }
+                let requests = try dec.decode([EditRequest].self, from: Data(try text("requests").utf8))
+                let h = try dec.decode(EditHyperparameters.self, from: Data(try text("hyperparameters").utf8))
+                let templates = try dec.decode([String].self, from: Data(try text("context_templates").utf8))
+                let sums = try dec.decode([String: String].self, from: Data(try text("checksums").utf8))
+                var deltas: [WeightDelta] = []
+                for layerText in try text("layers").split(separator: ",") {
+                    guard let l = Int(layerText) else { throw mismatch("\(g).layers", "layer numbers", try text("layers")) }
+                    let left = try f.readTensor("\(g)/layer_\(l)/left"), right = try f.readTensor("\(g)/layer_\(l)/right")
+                    guard left.rank == 2, right.rank == 2, left.shape[1] == right.shape[1], left.shape[1] > 0 else {
+                        throw mismatch("\(g)/layer_\(l)", "left [d_mlp, r] and right [d_model, r]", "\(left.shape) and \(right.shape)")
+                    }
+                    deltas.append(WeightDelta(layer: l, rank: left.shape[1], left: left.data, right: right.data))
+                }
+                ledger.entries.append(
+                    LedgerEntry(
+                        method: method, requests: requests, hyperparameters: h, contextTemplates: templates, deltas: deltas,
+                        report: try text("report"), checksums: Dictionary(uniqueKeysWithValues: sums.compactMap { k, v in Int(k).map { ($0, v) } }),
+                        time: try text("time")))
+            }
+            if f.exists("alphaedit/previous_keys") {
+                for name in try f.children(of: "alphaedit/previous_keys") {
+                    guard let l = Int(name.replacingOccurrences(of: "layer_", with: "")) else { continue }
+                    ledger.alphaEditPreviousKeys[l] = try f.readTensor("alphaedit/previous_keys/\(name)").data
+                }
+            }
+            return ledger
+        } catch let e as EditError {
+            throw e
+        } catch {
+            throw .storage(file: path, reason: "\(error)")
+        }
+    }
+}
+
+/// FNV-1a (64-bit) over the bytes of a Float32 array: a cheap check that replayed weights are
+/// bit-identical (not a cryptographic hash).
+public enum Checksum {
+    public static func fnv1a(_ x: [Float]) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        x.withUnsafeBytes { b in
+            for byte in b {
+                h ^= UInt64(byte)
+                h = h &* 0x0000_0100_0000_01b3
+            }
+        }
+        return String(format: "%016llx", h)
+    }
+}

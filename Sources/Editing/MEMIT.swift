@@ -1,0 +1,192 @@
+import Foundation
+import Linalg
+import Models
+import Tensors
+
+/// The prompts of one MEMIT request: its `z` optimisation prompts, and the key prompts grouped by
+/// context type (`[["{}"], [generated...]]`) as `compute_ks` averages them.
+public struct MemitPrompts: Sendable {
+    public var rewrite: RewritePrompts
+    /// Per context type, the prompts (without the target) whose keys are averaged.
+    public var keyGroups: [[SubjectPrompt]]
+    /// The unadorned prompt (where the current `z` is read).
+    public var plain: SubjectPrompt
+
+    public init(rewrite: RewritePrompts, keyGroups: [[SubjectPrompt]], plain: SubjectPrompt) {
+        self.rewrite = rewrite
+        self.keyGroups = keyGroups
+        self.plain = plain
+    }
+
+    /// From a request and MEMIT's templates (`"{}"` first, then the generated ones).
+    public init(request: EditRequest, templates: [String], encoder: PromptEncoder) throws(EditError) {
+        let rw = try RewritePrompts(request: request, templates: templates, encoder: encoder)
+        var groups: [[SubjectPrompt]] = []
+        for (i, c) in templates.enumerated() {
+            let p = try encoder.subjectPrompt(template: c.replacingOccurrences(of: "{}", with: request.prompt), subject: request.subject)
+            if i == 0 { groups.append([p]) } else if groups.count == 1 { groups.append([p]) } else { groups[1].append(p) }
+        }
+        self.init(rewrite: rw, keyGroups: groups, plain: groups[0][0])
+    }
+}
+
+/// What MEMIT computed for a batch.
+public struct MemitResult: Sendable {
+    /// One delta per edited layer, in layer order.
+    public var deltas: [WeightDelta]
+    /// Target hidden states `z` at the last layer, one per request.
+    public var zs: [[Float]]
+    public var optimisations: [DeltaOptimization]
+    /// Mean ‖z − current z‖ before each layer's update.
+    public var residualNorms: [Double]
+}
+
+/// Mass-Editing Memory in a Transformer (Meng et al. 2023), as kmeng01/memit computes it.
+///
+/// For each request, `z = h + δ` at the last edited layer's residual stream (`hook_resid_post`)
+/// is found like ROME's `v*`. Then, layer by layer (lowest first, each on the model with the lower
+/// layers already updated), the keys `K` (`[d_mlp, n]`) and the residual `R = (Z − H) / (layers
+/// left)` (`[d_model, n]`) give the least-squares update
+///
+///     minimise ‖Kᵀ(W + Δ) − (KᵀW + Rᵀ)‖² + λ ‖C^{1/2} Δ‖²   ⇒   (λC + K Kᵀ) Δ = K Rᵀ
+///
+/// so `Δ = A Rᵀ` with `A = (λC + K Kᵀ)⁻¹ K` (one Cholesky solve with n right-hand sides, Float64).
+public enum MEMIT {
+    /// `compute_ks`: per request, the mean over context types of the mean key within each type.
+    static func keys(_ transformer: Transformer, _ prompts: [MemitPrompts], layer: Int) throws(EditError) -> [[Float]] {
+        let flat = prompts.flatMap { $0.keyGroups.flatMap { $0 } }
+        let ks = try ROME.keys(transformer, prompts: flat, layer: layer)
+        let F = transformer.config.dMLP
+        var out: [[Float]] = []
+        var i = 0
+        for p in prompts {
+            var k = [Float](repeating: 0, count: F)
+            for g in p.keyGroups {
+                var m = [Float](repeating: 0, count: F)
+                for _ in g {
+                    for j in 0..<F { m[j] += ks[i][j] }
+                    i += 1
+                }
+                for j in 0..<F { k[j] += m[j] / Float(g.count) / Float(p.keyGroups.count) }
+            }
+            out.append(k)
+        }
+        return out
+    }
+
+    /// The residual stream after block `layer` at each request's subject token (unadorned prompt).
+    static func hidden(_ transformer: Transformer, _ prompts: [MemitPrompts], layer: Int) throws(EditError) -> [[Float]] {
+        let id = HookID(.residPost, layer: layer)
+        let r: ForwardResult
+        do {
+            r = try transformer.forward(prompts.map(\.plain.tokens), hooks: Hooks(capture: [id]), logits: .none, stopAfterLayer: layer)
+        } catch {
+            throw .forward(what: "hidden states at layer \(layer)", reason: error.description)
+        }
+        let h = r.cache[id]!
+        let T = h.shape[1], d = h.shape[2]
+        return prompts.enumerated().map { b, p in Array(h.data[((b * T + p.plain.subjectLast) * d)..<((b * T + p.plain.subjectLast + 1) * d)]) }
+    }
+
+    /// Optimises `z` for every request at layer `zLayer`.
+    static func targets(
+        _ transformer: Transformer, _ prompts: [MemitPrompts], zLayer: Int, hyperparameters h: EditHyperparameters
+    ) throws(EditError) -> [DeltaOptimization] {
+        var out: [DeltaOptimization] = []
+        for p in prompts {
+            let objective = DeltaObjective(
+                transformer: transformer, site: HookID(.residPost, layer: zLayer), prompts: p.rewrite, klFactor: h.klFactor,
+                weightDecay: h.weightDecay)
+            out.append(try DeltaOptimization.run(objective, steps: h.steps, learningRate: h.learningRate, clampNormFactor: h.clampNormFactor))
+        }
+        return out
+    }
+
+    /// `A = (λC + K Kᵀ)⁻¹ K` for keys given as rows (`keys[i]` is request i's key), Float64.
+    public static func adjustedKeys(_ keys: [[Float]], statistics: KeyStatistics, lambda: Double) throws(EditError) -> [Double] {
+        let F = statistics.dimension, n = keys.count
+        var a = statistics.moment.map { $0 * lambda }
+        var kt = [Double](repeating: 0, count: n * F)  // Kᵀ: n × F
+        for i in 0..<n { for j in 0..<F { kt[i * F + j] = Double(keys[i][j]) } }
+        kt.withUnsafeBufferPointer { k in
+            a.withUnsafeMutableBufferPointer { c in
+                BLAS.syrkTransposed(n: F, k: n, a: k.baseAddress!, lda: F, beta: 1, c: c.baseAddress!, ldc: F)
+            }
+        }
+        var b = [Double](repeating: 0, count: F * n)  // K: F × n
+        for i in 0..<n { for j in 0..<F { b[j * n + i] = Double(keys[i][j]) } }
+        do {
+            try a.withUnsafeMutableBufferPointer { ap throws(LinalgError) in
+                try b.withUnsafeMutableBufferPointer { bp throws(LinalgError) in
+                    try LAPACK.solvePositiveDefinite(n: F, rightHandSides: n, a: ap.baseAddress!, b: bp.baseAddress!)
+                }
+            }
+        } catch {
+            throw .linearAlgebra(what: "(λC + K Kᵀ)⁻¹K at layer \(statistics.layer)", reason: error.description)
+        }
+        return b
+    }
+
+    /// Computes the MEMIT deltas for a batch (the model is not changed).
+    public static func compute(
+        _ transformer: Transformer, prompts: [MemitPrompts], hyperparameters h: EditHyperparameters,
+        statistics: [Int: KeyStatistics], update: LayerUpdate = .memit
+    ) throws(EditError) -> MemitResult {
+        let layers = h.layers.sorted()
+        let c = transformer.config
+        for l in layers where l < 0 || l >= c.nLayers { throw .layerOutOfRange(what: "MEMIT layers", layer: l, layers: c.nLayers) }
+        for l in layers where transformer.weights.blocks[l].postMLPNorm != nil {
+            throw .unsupported(
+                what: "MEMIT on \(c.architecture.rawValue)", reason: "the MLP output is normalised after W_out (post_ffw_norm), so it is not k·W_out")
+        }
+        let zLayer = layers.last!
+        let opts = try targets(transformer, prompts, zLayer: zLayer, hyperparameters: h)
+        let zs = opts.map(\.target)
+        var current = transformer
+        var deltas: [WeightDelta] = []
+        var norms: [Double] = []
+        let n = prompts.count, D = c.dModel
+        for (i, layer) in layers.enumerated() {
+            guard let stats = statistics[layer] else {
+                throw .statisticsMismatch(file: "statistics", field: "layer \(layer)", expected: "C for every edited layer", found: "none")
+            }
+            let ks = try keys(current, prompts, layer: layer)
+            let hs = try hidden(current, prompts, layer: zLayer)
+            // R: [D × n], each column (z − h) / (layers left).
+            var r = [Float](repeating: 0, count: D * n)
+            var meanNorm = 0.0
+            for q in 0..<n {
+                var s = 0.0
+                for j in 0..<D {
+                    let t = zs[q][j] - hs[q][j]
+                    s += Double(t) * Double(t)
+                    r[j * n + q] = t / Float(layers.count - i)
+                }
+                meanNorm += s.squareRoot() / Double(n)
+            }
+            norms.append(meanNorm)
+            let left = try update.left(keys: ks, statistics: stats, layerIndex: i, hyperparameters: h)
+            let delta = WeightDelta(layer: layer, rank: n, left: left, right: r)
+            guard delta.isFinite else { throw .nonFinite(what: "the update of layer \(layer)") }
+            delta.apply(to: &current.weights.blocks[layer].wOut)
+            deltas.append(delta)
+        }
+        return MemitResult(deltas: deltas, zs: zs, optimisations: opts, residualNorms: norms)
+    }
+}
+
+/// How a layer's update `Δ = A Rᵀ` gets its left factor A from the keys: MEMIT's
+/// `(λC + K Kᵀ)⁻¹ K`, or AlphaEdit's null-space projected solve.
+public enum LayerUpdate: Sendable {
+    case memit
+    case alphaEdit(AlphaEditState)
+
+    func left(keys: [[Float]], statistics: KeyStatistics, layerIndex: Int, hyperparameters h: EditHyperparameters) throws(EditError) -> [Float] {
+        switch self {
+        case .memit:
+            return try MEMIT.adjustedKeys(keys, statistics: statistics, lambda: h.mom2UpdateWeight).map { Float($0) }
+        case .alphaEdit(let state):
+            return try state.adjustedKeys(keys, layer: statistics.layer, l2: h.l2 ?? 10)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import Linalg
+import Models
+import Tensors
+
+/// Logits of chosen positions only, from the final normalised residual stream.
+///
+/// The forward pass is run with `logits: .none` and `ln_final.hook_normalized` captured; the rows
+/// that carry a loss or a metric are then multiplied by the unembedding in one `gemm`, which is far
+/// cheaper than computing `[B, T, vocab]` logits for every position.
+enum ReadOut {
+    /// `rows` index `b·T + t` of `normalized` (`[B, T, d]`); returns `[rows.count × vocab]` logits.
+    static func logits(_ transformer: Transformer, normalized: Tensor, rows: [Int]) -> [Float] {
+        let d = transformer.config.dModel, V = transformer.config.vocabSize
+        var picked = [Float](repeating: 0, count: rows.count * d)
+        normalized.data.withUnsafeBufferPointer { src in
+            picked.withUnsafeMutableBufferPointer { dst in
+                for (i, r) in rows.enumerated() {
+                    (dst.baseAddress! + i * d).update(from: src.baseAddress! + r * d, count: d)
+                }
+            }
+        }
+        var out = [Float](repeating: 0, count: rows.count * V)
+        guard !rows.isEmpty else { return out }
+        let u = transformer.weights.unembedding ?? transformer.weights.embedding
+        u.withUnsafeBufferPointer { up in
+            picked.withUnsafeBufferPointer { xp in
+                out.withUnsafeMutableBufferPointer { op in
+                    BLAS.gemm(
+                        transposeB: true, m: rows.count, n: V, k: d, a: xp.baseAddress!, lda: d, b: up.baseAddress!, ldb: d,
+                        c: op.baseAddress!, ldc: V)
+                }
+            }
+        }
+        return out
+    }
+
+    /// Log-softmax of one row, in Float64 for the reduction.
+    static func logSoftmax(_ row: UnsafePointer<Float>, count n: Int) -> [Float] {
+        var m = -Float.infinity
+        for i in 0..<n where row[i] > m { m = row[i] }
+        var s = 0.0
+        for i in 0..<n { s += exp(Double(row[i] - m)) }
+        let lse = m + Float(log(s))
+        return (0..<n).map { row[$0] - lse }
+    }
+
+    /// Log-softmax of every row of a `[rows × n]` matrix.
+    static func logSoftmaxRows(_ logits: [Float], columns n: Int) -> [[Float]] {
+        let rows = logits.count / n
+        return logits.withUnsafeBufferPointer { p in
+            (0..<rows).map { logSoftmax(p.baseAddress! + $0 * n, count: n) }
+        }
+    }
+}
+
+/// What the model says about continuations: per scored token, its log-probability and whether it
+/// was the top prediction.
+public struct ScoredToken: Sendable, Equatable {
+    public var logProbability: Float
+    public var isArgmax: Bool
+}
+
+extension ReadOut {
+    /// For each sequence `b`, scores `sequences[b][start_b ..< count]`: token `j` given everything
+    /// before it. Sequences are run in batches of at most `batchSize`.
+    static func score(
+        _ transformer: Transformer, sequences: [[Int]], starts: [Int], batchSize: Int = 32
+    ) throws(EditError) -> [[ScoredToken]] {
+        var out: [[ScoredToken]] = []
+        let V = transformer.config.vocabSize
+        var i = 0
+        while i < sequences.count {
+            let chunk = Array(sequences[i..<min(i + batchSize, sequences.count)])
+            let chunkStarts = Array(starts[i..<min(i + batchSize, sequences.count)])
+            let r: ForwardResult
+            do {
+                r = try transformer.forward(chunk, hooks: Hooks(capture: [HookID(.lnFinalNormalized)]), logits: .none)
+            } catch {
+                throw .forward(what: "scoring \(chunk.count) prompts", reason: error.description)
+            }
+            let T = chunk.map(\.count).max()!
+            var rows: [Int] = []
+            for (b, s) in chunk.enumerated() {
+                precondition(chunkStarts[b] >= 1 && chunkStarts[b] <= s.count)
+                for t in chunkStarts[b]..<s.count { rows.append(b * T + t - 1) }
+            }
+            let logits = ReadOut.logits(transformer, normalized: r.cache[HookID(.lnFinalNormalized)]!, rows: rows)
+            var k = 0
+            logits.withUnsafeBufferPointer { lp in
+                for (b, s) in chunk.enumerated() {
+                    var scored: [ScoredToken] = []
+                    for t in chunkStarts[b]..<s.count {
+                        let row = lp.baseAddress! + k * V
+                        let ls = ReadOut.logSoftmax(row, count: V)
+                        var best = 0
+                        for v in 1..<V where row[v] > row[best] { best = v }
+                        scored.append(ScoredToken(logProbability: ls[s[t]], isArgmax: best == s[t]))
+                        k += 1
+                    }
+                    out.append(scored)
+                }
+            }
+            i += batchSize
+        }
+        return out
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import Linalg
+import Locus
+
+struct BenchEdit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "edit",
+        abstract: "Seconds per ROME edit, MEMIT batch and covariance run, with peak memory.")
+
+    @OptionGroup var options: ModelOptions
+    @Option(name: .customLong("rome-edits"), help: "CounterFact records to time ROME on (median reported).") var romeEdits = 5
+    @Option(name: .customLong("memit"), parsing: .upToNextOption, help: "MEMIT batch sizes to time.") var memit: [Int] = []
+    @Option(name: .customLong("covariance-tokens"), help: "Tokens for the covariance timing (0: skip).") var covarianceTokens = 100_000
+    @Option(name: .customLong("covariance-layers"), parsing: .upToNextOption, help: "Layers for the covariance timing.") var covarianceLayers = [4, 5, 6, 7, 8]
+
+    struct Report: Encodable {
+        let model: String
+        let threads: Int
+        let blasCore: String
+        let load: String
+        let romeMedianSecondsPerEdit: Double?
+        let romeSeconds: [Double]
+        let memitSeconds: [String: Double]
+        let covarianceSeconds: Double?
+        let covarianceTokens: Int
+        let covarianceLayers: [Int]
+        let peakResidentMiB: Double
+    }
+
+    func run() throws {
+        let m = try options.load()
+        let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+        let tmp = NSTemporaryDirectory() + "locus-bench-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: tmp) }
+        // Covariance: a fresh computation into a temporary folder.
+        var cov: Double?
+        if covarianceTokens > 0 {
+            let sha = try FileHash.sha256(path: m.path)
+            let store = StatisticsStore(directory: tmp + "/stats", modelPath: m.path, modelSHA256: sha)
+            let s = Date()
+            _ = try store.statistics(layers: covarianceLayers, tokens: covarianceTokens, model: m, progress: options.json ? nil : ProgressBar.statistics())
+            cov = Date().timeIntervalSince(s)
+            if !options.json { log(String(format: "covariance %d tokens, layers %@: %.1f s", covarianceTokens, "\(covarianceLayers)", cov!)) }
+        }
+        let e = try Editor(model: m, ledgerPath: nil, statisticsDirectory: nil)
+        let records = try Datasets.counterFact().prefix(max(romeEdits, memit.max() ?? 0)).map { try EditRequest(counterFact: $0) }
+        // Statistics and context templates are made once per session; time them apart from the edits.
+        if romeEdits > 0 {
+            _ = try e.statistics(layers: e.hyperparameters[.rome]!.layers, tokens: e.hyperparameters[.rome]!.mom2Tokens)
+            _ = try e.contextTemplates(.rome, e.hyperparameters[.rome]!)
+        }
+        var rome: [Double] = []
+        for r in records.prefix(romeEdits) {
+            let p = try e.propose([r], method: .rome)
+            rome.append(p.seconds)
+            if !options.json { log(String(format: "ROME %@: %.2f s", r.id, p.seconds)) }
+        }
+        var memitTimes: [String: Double] = [:]
+        for n in memit {
+            let h = e.hyperparameters[.memit]!
+            _ = try e.statistics(layers: h.layers, tokens: h.mom2Tokens)
+            _ = try e.contextTemplates(.memit, h)
+            let p = try e.propose(Array(records.prefix(n)), method: .memit)
+            memitTimes[String(n)] = (p.seconds * 10).rounded() / 10
+            if !options.json { log(String(format: "MEMIT %d edits: %.1f s", n, p.seconds)) }
+        }
+        let r = Report(
+            model: (m.path as NSString).lastPathComponent, threads: BLAS.threads, blasCore: BLAS.coreName, load: load,
+            romeMedianSecondsPerEdit: rome.isEmpty ? nil : (median(rome) * 100).rounded() / 100, romeSeconds: rome.map { ($0 * 100).rounded() / 100 },
+            memitSeconds: memitTimes, covarianceSeconds: cov.map { ($0 * 10).rounded() / 10 }, covarianceTokens: covarianceTokens,
+            covarianceLayers: covarianceLayers, peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10)
+        if options.json { return try printJSON(r) }
+        print("model \(r.model), \(r.threads) threads, OpenBLAS core \(r.blasCore), load average \(r.load)")
+        if let c = r.covarianceSeconds { print("covariance \(covarianceTokens) tokens, layers \(covarianceLayers): \(c) s") }
+        if let med = r.romeMedianSecondsPerEdit { print("ROME median \(med) s per edit over \(rome.count) edits \(r.romeSeconds)") }
+        for (k, v) in memitTimes.sorted(by: { Int($0.key)! < Int($1.key)! }) { print("MEMIT \(k) edits: \(v) s") }
+        print("peak resident \(r.peakResidentMiB) MiB")
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import Linalg
+import Models
+import TestSupport
+import XCTest
+
+@testable import Editing
+
+/// MEMIT's batched least squares against a dense computation, AlphaEdit's null-space property, and
+/// a MEMIT batch on the tiny Llama fixture.
+final class MEMITTests: XCTestCase {
+    func stats(_ c: [Double], _ n: Int, layer: Int = 0) -> KeyStatistics {
+        KeyStatistics(layer: layer, dimension: n, tokenCount: 1, moment: c, modelSHA256: "t", corpus: "t", corpusSHA256: "t")
+    }
+
+    /// C = (1/N) Σ k kᵀ over N random keys living in the first `rank` coordinates (plus `jitter` I).
+    func moment(_ F: Int, rank: Int, jitter: Double, seed: UInt64) -> [Double] {
+        var c = [Double](repeating: 0, count: F * F)
+        let N = 4 * F
+        for s in 0..<N {
+            var k = Fixtures.gaussian(F, seed: seed &+ UInt64(s)).map(Double.init)
+            for i in rank..<F { k[i] = 0 }
+            for i in 0..<F { for j in 0..<F { c[i * F + j] += k[i] * k[j] / Double(N) } }
+        }
+        for i in 0..<F { c[i * F + i] += jitter }
+        return c
+    }
+
+    func testMEMITSolveMatchesDenseNormalEquations() throws {
+        let F = 10, D = 6, n = 3
+        let lambda = 7.5
+        let c = moment(F, rank: F, jitter: 0.1, seed: 1)
+        let keys = (0..<n).map { Fixtures.gaussian(F, seed: 40 + UInt64($0)) }
+        let r = Fixtures.gaussian(D * n, seed: 50)  // R: D × n
+        let a = try MEMIT.adjustedKeys(keys, statistics: stats(c, F), lambda: lambda)
+        let delta = WeightDelta(layer: 0, rank: n, left: a.map { Float($0) }, right: r).dense()
+        // Dense: M = λC + K Kᵀ formed by loops, Δ = M⁻¹ (K Rᵀ) by LU.
+        var m = c.map { $0 * lambda }
+        for q in 0..<n { for i in 0..<F { for j in 0..<F { m[i * F + j] += Double(keys[q][i]) * Double(keys[q][j]) } } }
+        var rhs = [Double](repeating: 0, count: F * D)
+        for i in 0..<F { for j in 0..<D { for q in 0..<n { rhs[i * D + j] += Double(keys[q][i]) * Double(r[j * n + q]) } } }
+        try m.withUnsafeMutableBufferPointer { mp in
+            try rhs.withUnsafeMutableBufferPointer { bp in try LAPACK.solve(n: F, rightHandSides: D, a: mp.baseAddress!, b: bp.baseAddress!) }
+        }
+        assertClose(delta, rhs.map { Float($0) }, absolute: 1e-5, relative: 1e-4, "MEMIT Δ")
+
+        // It minimises Σ_q ‖k_q Δ − r_q‖² + λ tr(Δᵀ C Δ): the objective grows in any direction.
+        func objective(_ d: [Float]) -> Double {
+            var s = 0.0
+            for q in 0..<n {
+                for j in 0..<D {
+                    var v = -Double(r[j * n + q])
+                    for i in 0..<F { v += Double(keys[q][i]) * Double(d[i * D + j]) }
+                    s += v * v
+                }
+            }
+            for j in 0..<D { for i in 0..<F { for k in 0..<F { s += lambda * Double(d[i * D + j]) * c[i * F + k] * Double(d[k * D + j]) } } }
+            return s
+        }
+        let best = objective(delta)
+        for s in 0..<3 {
+            let e = Fixtures.gaussian(F * D, seed: 70 + UInt64(s), scale: 1e-2)
+            XCTAssertGreaterThan(objective(zip(delta, e).map { $0 + $1 }), best)
+        }
+    }
+
+    func testAlphaEditUpdateLeavesPreservedKeysUnchanged() throws {
+        let F = 12, D = 5, n = 2
+        // Keys of "ordinary text" span the first 7 coordinates; the rest is (numerically) null.
+        let c = moment(F, rank: 7, jitter: 1e-6, seed: 3)
+        let state = try AlphaEditState(statistics: [0: stats(c, F)], threshold: 1e-3)
+        XCTAssertEqual(state.nullSpaceDimension[0], F - 7)
+        let p = state.projections[0]!
+        // P is a symmetric projection.
+        for i in 0..<F {
+            for j in 0..<F {
+                var pp: Float = 0
+                for k in 0..<F { pp += p[i * F + k] * p[k * F + j] }
+                XCTAssertEqual(pp, p[i * F + j], accuracy: 1e-5)
+                XCTAssertEqual(p[i * F + j], p[j * F + i], accuracy: 1e-6)
+            }
+        }
+        let keys = (0..<n).map { Fixtures.gaussian(F, seed: 80 + UInt64($0)) }
+        let a = try state.adjustedKeys(keys, layer: 0, l2: 10)
+        let delta = WeightDelta(layer: 0, rank: n, left: a, right: Fixtures.gaussian(D * n, seed: 90)).dense()
+        // A preserved key (in the span of C's large eigenvalues) sees no change: k · Δ = 0.
+        var k = Fixtures.gaussian(F, seed: 91)
+        for i in 7..<F { k[i] = 0 }
+        let out = (0..<D).map { j in (0..<F).reduce(Float(0)) { $0 + k[$1] * delta[$1 * D + j] } }
+        let scale = frobenius(delta)
+        XCTAssertGreaterThan(scale, 1e-3)
+        for v in out { XCTAssertEqual(v, 0, accuracy: Float(1e-5 * scale)) }
+    }
+
+    func testMEMITBatchRaisesEveryTargetOnTinyModel() throws {
+        let tf = try Fixtures.transformer("llama")
+        // The fixture has two blocks; z must sit below the last one to reach later positions, so one layer.
+        let stats = try Fixtures.statistics(tf, layers: [0])
+        let subjects = [[10, 11], [40, 41], [70, 71]]
+        var prompts: [MemitPrompts] = []
+        var targets: [Int] = []
+        for s in subjects {
+            let plain = s + [20, 21]
+            let lp = try tf.forward([plain], logits: .last).lastLogProbabilities()
+            let t = lp.indices.sorted { lp[$0] > lp[$1] }[5]
+            targets.append(t)
+            let rw = RewritePrompts(
+                rewriting: [SubjectPrompt(tokens: plain, subjectLast: 1), SubjectPrompt(tokens: [3, 4] + plain, subjectLast: 3)],
+                kl: [SubjectPrompt(tokens: s + [30], subjectLast: 1)], target: [t])
+            prompts.append(
+                MemitPrompts(
+                    rewrite: rw, keyGroups: [[SubjectPrompt(tokens: plain, subjectLast: 1)], [SubjectPrompt(tokens: [3, 4] + plain, subjectLast: 3)]],
+                    plain: SubjectPrompt(tokens: plain, subjectLast: 1)))
+        }
+        let h = EditHyperparameters(
+            layers: [0], steps: 30, learningRate: 0.5, weightDecay: 1e-3, clampNormFactor: 4, klFactor: 0.0625,
+            mom2UpdateWeight: 100, contextTemplateLengthParams: [])
+        let res = try MEMIT.compute(tf, prompts: prompts, hyperparameters: h, statistics: stats)
+        XCTAssertEqual(res.deltas.map(\.layer), [0])
+        XCTAssertEqual(res.deltas.map(\.rank), [3])
+        XCTAssertLessThan(res.optimisations[0].losses.last!.total, res.optimisations[0].losses.first!.total)
+        let edited = tf.applying(res.deltas)
+        for (s, t) in zip(subjects, targets) {
+            let before = try tf.forward([s + [20, 21]], logits: .last).lastLogProbabilities()[t]
+            let after = try edited.forward([s + [20, 21]], logits: .last).lastLogProbabilities()[t]
+            XCTAssertGreaterThan(after, before + 1, "log P(target) rises by more than 1 nat for subject \(s)")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Models
+import TestSupport
+import XCTest
+
+@testable import Editing
+
+/// v* optimisation against finite differences, and a whole ROME edit on the tiny Llama fixture.
+final class ROMETests: XCTestCase {
+    /// Token-level prompts for the tiny model: subject [10, 11], relation [20, 21], contexts of
+    /// random tokens, and a KL prompt "subject 30 31".
+    func prompts(target: [Int]) -> RewritePrompts {
+        let contexts: [[Int]] = [[]] + Fixtures.sequences(count: 4, length: 3, vocabulary: 128, seed: 7)
+        let rewriting = contexts.map { c in
+            SubjectPrompt(tokens: c + [10, 11, 20, 21] + target.dropLast(), subjectLast: c.count + 1)
+        }
+        return RewritePrompts(rewriting: rewriting, kl: [SubjectPrompt(tokens: [10, 11, 30, 31], subjectLast: 1)], target: target)
+    }
+
+    func testDeltaGradientMatchesFiniteDifferences() throws {
+        for (arch, site) in [("llama", HookSite.mlpOut), ("gpt2", HookSite.residPost)] {
+            let tf = try Fixtures.transformer(arch)
+            let d = tf.config.dModel
+            let objective = DeltaObjective(
+                transformer: tf, site: HookID(site, layer: 0), prompts: prompts(target: [77, 5]), klFactor: 0.5, weightDecay: 0.3)
+            let ref = try objective.evaluate(delta: [Float](repeating: 0, count: d))
+            let delta = Fixtures.gaussian(d, seed: 3, scale: 0.5)
+            let e = try objective.evaluate(delta: delta, initialNorm: 2, klReference: ref.klLogProbabilities)
+            XCTAssertGreaterThan(e.loss.kl, 0, "\(arch): KL is positive away from δ = 0")
+            for s in 0..<3 {
+                var dir = Fixtures.gaussian(d, seed: 100 + UInt64(s))
+                let n = norm(dir)
+                dir = dir.map { $0 / n }
+                let h: Float = 1e-2
+                let plus = try objective.evaluate(delta: zip(delta, dir).map { $0 + h * $1 }, initialNorm: 2, klReference: ref.klLogProbabilities, gradient: false)
+                let minus = try objective.evaluate(delta: zip(delta, dir).map { $0 - h * $1 }, initialNorm: 2, klReference: ref.klLogProbabilities, gradient: false)
+                let fd = (plus.loss.total - minus.loss.total) / Double(2 * h)
+                let analytic = zip(e.gradient, dir).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                XCTAssertEqual(analytic, fd, accuracy: 2e-3 + 1e-2 * abs(fd), "\(arch) direction \(s): analytic \(analytic) vs finite difference \(fd)")
+            }
+        }
+    }
+
+    func testROMEEditMakesNewTargetTheTopPrediction() throws {
+        let tf = try Fixtures.transformer("llama")
+        let request = [10, 11, 20, 21]
+        let before = try tf.forward([request], logits: .last).lastLogProbabilities()
+        let current = before.indices.max { before[$0] < before[$1] }!
+        // The tenth most likely token (the least likely one is out of reach within the norm clamp).
+        let target = before.indices.sorted { before[$0] > before[$1] }[9]
+        XCTAssertNotEqual(target, current)
+        let stats = try Fixtures.statistics(tf, layers: [0])
+        let h = EditHyperparameters(
+            layers: [0], steps: 40, learningRate: 0.5, weightDecay: 1e-3, clampNormFactor: 4, klFactor: 0.0625,
+            contextTemplateLengthParams: [])
+        let result = try ROME.compute(tf, prompts: prompts(target: [target]), hyperparameters: h, statistics: stats[0])
+        let edited = tf.applying([result.delta])
+        let after = try edited.forward([request], logits: .last).lastLogProbabilities()
+        let top = after.indices.max { after[$0] < after[$1] }!
+        XCTAssertEqual(top, target, "the new target is the top prediction after the edit (p = \(exp(after[target])))")
+        XCTAssertLessThan(exp(before[target]), 0.05, "the target was unlikely before")
+        // Only W_out of the edited layer changed.
+        XCTAssertEqual(edited.weights.blocks[1], tf.weights.blocks[1])
+        XCTAssertEqual(edited.weights.blocks[0].wIn, tf.weights.blocks[0].wIn)
+        XCTAssertNotEqual(edited.weights.blocks[0].wOut, tf.weights.blocks[0].wOut)
+        // k_p · W′ = v* exactly (up to Float32 rounding).
+        let F = tf.config.dMLP, D = tf.config.dModel
+        let w = edited.weights.blocks[0].wOut.weight
+        let out = (0..<D).map { j in (0..<F).reduce(Float(0)) { $0 + result.kPrompt[$1] * w[$1 * D + j] } }
+        assertClose(out, result.vStar, absolute: 1e-3, relative: 1e-3, "k_p·W′ = v*")
+    }
+
+    func testLayerOutOfRangeIsATypedError() throws {
+        let tf = try Fixtures.transformer("llama")
+        let h = EditHyperparameters(
+            layers: [7], steps: 2, learningRate: 0.5, weightDecay: 1e-3, clampNormFactor: 4, klFactor: 0.0625,
+            mom2Adjustment: false, contextTemplateLengthParams: [])
+        XCTAssertThrowsError(try ROME.compute(tf, prompts: prompts(target: [3]), hyperparameters: h, statistics: nil)) { e in
+            XCTAssertEqual(e as? EditError, .layerOutOfRange(what: "ROME layer", layer: 7, layers: 2))
+        }
+        XCTAssertThrowsError(try h.validate(method: .rome, layerCount: 2, file: "h.json")) { e in
+            XCTAssertEqual(e as? EditError, .layerOutOfRange(what: "h.json: rome.layers", layer: 7, layers: 2))
+        }
+    }
+}

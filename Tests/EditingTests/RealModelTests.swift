@@ -1,0 +1,72 @@
+import Foundation
+import ModelFormats
+import ModelStore
+import Models
+import TestSupport
+import XCTest
+
+@testable import Editing
+
+/// One ROME edit on the real SmolLM2 (statistics from 4,096 WikiText tokens, to stay quick): the
+/// edit is verified, the ledger reverts it bit for bit, and the exported GGUF reloads with the same
+/// logits. Skipped when the model is not fetched.
+final class RealModelTests: XCTestCase {
+    func testROMEOnSmolLM2EditsVerifiesRevertsAndExports() throws {
+        let path = try TestModels.path(.smollm2)
+        let model = try LanguageModel(path: path)
+        let dir = try Fixtures.temporaryDirectory(self)
+        var file = try HyperparameterFile.shipped(forModel: [(path as NSString).lastPathComponent]).file
+        file.rome!.mom2Tokens = 4096
+        let e = try Editor(
+            model: model, ledgerPath: dir + "/smollm2.edits.h5", hyperparameters: file,
+            guards: EditGuards(maxRelativeNorm: 1, maxPerplexityRatio: 1.1), statisticsDirectory: dir + "/stats")
+        e.canary = try CorpusTokens.wikiText(tokenizer: model.tokenizer, tokens: 512, maxSequenceLength: 128).sequences
+        let requests = try RequestFile.parse(
+            """
+            subject: Eiffel Tower
+            prompt: The Eiffel Tower is located in the city of
+            target_new: Rome
+            target_true: Paris
+            """, file: "eiffel.yaml")
+
+        // The model already says Paris: asking for Paris is refused.
+        var same = requests[0]
+        same.targetNew = "Paris"
+        same.targetTrue = nil
+        XCTAssertThrowsError(try e.checkTargets([same])) { err in
+            guard case .targetEqualsCurrentAnswer? = err as? EditError else { return XCTFail("\(err)") }
+        }
+
+        let outcome = try e.apply(requests, method: .rome, counterFact: true)
+        XCTAssertTrue(outcome.applied, "\(outcome.failures)")
+        XCTAssertGreaterThan(outcome.newProbabilityAfter[0], outcome.trueProbabilityAfter[0]!)
+        XCTAssertLessThan(outcome.newProbabilityBefore[0], outcome.trueProbabilityBefore[0]!)
+        XCTAssertEqual(try XCTUnwrap(outcome.counterFactAfter)[0].efficacySuccess, 1)
+        XCTAssertNotNil(outcome.perplexityAfter)
+        // The statistics file records the model's hash.
+        let sha = try FileHash.sha256(path: path)
+        XCTAssertNoThrow(try KeyStatistics.load(
+            StatisticsStore(directory: dir + "/stats", modelPath: path, modelSHA256: sha).path(layer: 5, tokens: 4096),
+            modelSHA256: sha, layer: 5, tokenCount: 4096, corpusSHA256: nil))
+
+        // Export and reload: the same logits as the edited session.
+        let edited = e.transformer
+        try ModelExport.export(gguf: model.gguf, edited: edited, ledger: e.ledger, to: dir + "/edited.gguf")
+        let back = try LanguageModel(path: dir + "/edited.gguf")
+        let ids = try model.encode("The Eiffel Tower is located in the city of")
+        let a = try edited.forward([ids], logits: .last).logits.data
+        let b = try back.transformer.forward([ids], logits: .last).logits.data
+        XCTAssertEqual(a, b, "exported F32 weights reproduce the edited model exactly")
+        let top = b.indices.max { b[$0] < b[$1] }!
+        XCTAssertEqual(model.tokenizer.decode([top]), " Rome")
+
+        // A new session replays the ledger; revert gives the file's weights back bit for bit.
+        let again = try Editor(model: model, ledgerPath: dir + "/smollm2.edits.h5", hyperparameters: file, statisticsDirectory: dir + "/stats")
+        XCTAssertEqual(again.transformer.weights.blocks[5].wOut.weight, edited.weights.blocks[5].wOut.weight)
+        try again.revert()
+        XCTAssertTrue(
+            again.transformer.weights.blocks[5].wOut.weight.withUnsafeBytes { x in
+                model.transformer.weights.blocks[5].wOut.weight.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+            })
+    }
+}
