@@ -179,8 +179,13 @@ public struct DeltaObjective: Sendable {
         var grad = [Float](repeating: 0, count: d)
         let t2 = Date()
         if wantGradient {
-            let g = transformer.backward(r.tape!, logitsGradient: dLogits, hooks: [site], downTo: site.layer!)
-            let gs = g.hooks[site]!
+            // δ is added to what joins the residual stream after block L (hook_mlp_out or hook_resid_post), so its
+            // gradient is dL/d(resid_pre of block L+1): block L itself need not be differentiated.
+            let L = site.layer!
+            let skipBlock = (site.site == .mlpOut || site.site == .residPost) && L + 1 < c.nLayers
+            let wanted = skipBlock ? HookID(.residPre, layer: L + 1) : site
+            let g = transformer.backward(r.tape!, logitsGradient: dLogits, hooks: [wanted], downTo: skipBlock ? L + 1 : L)
+            let gs = g.hooks[wanted]!
             for (b, pos) in lookups.enumerated() {
                 let o = (b * T + pos) * d
                 for j in 0..<d { grad[j] += gs.data[o + j] }
