@@ -5,7 +5,7 @@ extension Transformer {
     /// One transformer block, in place on the residual stream `resid` (`[B·T, d_model]`).
     func runBlock(
         _ l: Int, _ resid: inout [Float], B: Int, T: Int, positions: [Int], runner: inout HookRunner,
-        kvCache: KVCache?, tape: inout Tape?
+        kvCache: KVCache?, tape: inout Tape?, prefix: LayerPrefix? = nil
     ) {
         let c = config
         let w = weights.blocks[l]
@@ -47,24 +47,35 @@ extension Transformer {
         lt?.rotQ = q
         lt?.rotK = k
 
-        // Keys and values to attend over: this call's, or the cache's (which now includes this call's).
+        // Keys and values to attend over: this call's, or the cache's (which now includes this call's),
+        // or a frozen prefix followed by this call's (resumed calls).
         let offset = kvCache?.count ?? 0
         var keys = k, values = v
         var Tk = T
+        var joined: LayerPrefix?
         if let kvCache {
             kvCache.append(layer: l, keys: k, values: v, at: offset)
             keys = kvCache.keys[l]
             values = kvCache.values[l]
             Tk = offset + T
         }
-        var scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+        var scores: [Float]
+        if let prefix {
+            let j = prefix.joined(keys: k, values: v, B: B, T: T)
+            joined = j
+            Tk = j.width + T
+            scores = prefixAttentionScores(q, j, B: B, T: T, layer: l)
+        } else {
+            scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+        }
         runner.visit(HookID(.attnScores, layer: l), &scores, shape: [B, nH, T, Tk])
         scores.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: B * nH * T, cols: Tk) }
         var pattern = scores
         scores = []
         runner.visit(HookID(.pattern, layer: l), &pattern, shape: [B, nH, T, Tk])
         lt?.pattern = pattern
-        var z = attentionValues(pattern, values, B: B, T: T, Tk: Tk)
+        var z = joined.map { prefixAttentionValues(pattern, $0, B: B, T: T) } ?? attentionValues(pattern, values, B: B, T: T, Tk: Tk)
+        lt?.prefix = joined
         runner.visit(HookID(.z, layer: l), &z, shape: [B, T, nH, dh])
         lt?.z = z
 
