@@ -9,7 +9,7 @@ import Tokenization
 /// Matches the reference `generate_fast`: top-k sampling with k = 5 at temperature 1, no stop at
 /// EOS, `length` counting the generation prompt's tokens; the decoded text drops the
 /// `<|endoftext|>` marker, is NFKD-normalised and has "\n\n" turned into " ". Sampling is seeded
-/// (SplitMix64; sample i of the whole list uses seed `seed + i`), so the templates are reproducible,
+/// (SplitMix64; sample i of the whole list uses seed `seed + i`, all samples of a group advanced in one batch), so the templates are reproducible,
 /// and they are computed from the unedited model once per editing session (never cached globally).
 public enum ContextTemplates {
     /// ROME (`rome_main.get_context_templates`): each `[length, count]` pair gives `count` samples
@@ -20,12 +20,14 @@ public enum ContextTemplates {
         let start = boundaryToken(tokenizer)
         var out = ["{}"]
         var i: UInt64 = 0
-        for p in lengthParams {
-            for _ in 0..<p[1] {
-                let text = try sample(transformer, tokenizer: tokenizer, prompt: [start], keep: 1, length: p[0], seed: seed &+ i)
+        for p in lengthParams where p[1] > 0 {
+            let prompts = [[Int]](repeating: [start], count: p[1])
+            let seeds = (0..<UInt64(p[1])).map { seed &+ i &+ $0 }
+            i += UInt64(p[1])
+            for ids in try sample(transformer, prompts: prompts, length: p[0], seeds: seeds) {
+                let text = tokenizer.decode(Array(ids.dropFirst()))
                 // The reference would fail on braces in sampled text (str.format); MEMIT's code blanks them, so do we.
                 out.append(clean(text).replacingOccurrences(of: "{", with: " ").replacingOccurrences(of: "}", with: " ") + ". {}")
-                i += 1
             }
         }
         return out
@@ -40,15 +42,16 @@ public enum ContextTemplates {
         var out = ["{}"]
         var i: UInt64 = 0
         for p in lengthParams {
+            var prompts: [[Int]] = []
             for starter in ["The", "Therefore", "Because", "I", "You"] {
-                for _ in 0..<(p[1] / 5) {
-                    let ids = encoder.prompt(starter)
-                    let text = try sample(
-                        transformer, tokenizer: tokenizer, prompt: ids, keep: encoder.leading.count, length: p[0], seed: seed &+ i)
-                    let generated = clean(text).replacingOccurrences(of: "{", with: " ").replacingOccurrences(of: "}", with: " ")
-                    out.append(generated + ". {}")
-                    i += 1
-                }
+                for _ in 0..<(p[1] / 5) { prompts.append(encoder.prompt(starter)) }
+            }
+            guard !prompts.isEmpty else { continue }
+            let seeds = (0..<UInt64(prompts.count)).map { seed &+ i &+ $0 }
+            i += UInt64(prompts.count)
+            for ids in try sample(transformer, prompts: prompts, length: p[0], seeds: seeds) {
+                let text = tokenizer.decode(Array(ids.dropFirst(encoder.leading.count)))
+                out.append(clean(text).replacingOccurrences(of: "{", with: " ").replacingOccurrences(of: "}", with: " ") + ". {}")
             }
         }
         return out
@@ -60,21 +63,48 @@ public enum ContextTemplates {
         tokenizer.id(ofPiece: "<|endoftext|>") ?? tokenizer.bosID ?? tokenizer.eosID ?? 0
     }
 
-    /// The prompt followed by `length − prompt.count` sampled tokens, decoded without the first
-    /// `drop` ids (the boundary or BOS token the sample started from).
-    static func sample(
-        _ transformer: Transformer, tokenizer: Tokenizer, prompt: [Int], keep drop: Int, length: Int, seed: UInt64
-    ) throws(EditError) -> String {
-        let n = max(0, length - prompt.count)
-        var ids = prompt
-        if n > 0 {
+    /// Each prompt continued to `length` tokens in all by top-k (k = 5) sampling at temperature 1,
+    /// all sequences advanced together (one forward call per step for the whole batch, as the
+    /// reference `generate_fast` does); sequence `i` draws from `SplitMix64(seed: seeds[i])`.
+    static func sample(_ transformer: Transformer, prompts: [[Int]], length: Int, seeds: [UInt64]) throws(EditError) -> [[Int]] {
+        var seqs = prompts
+        var rngs = seeds.map { SplitMix64(seed: $0) }
+        let V = transformer.config.vocabSize
+        while true {
+            let active = seqs.indices.filter { seqs[$0].count < length }
+            guard !active.isEmpty else { break }
+            let r: ForwardResult
             do {
-                ids += try transformer.generate(prompt, maxNewTokens: n, sampling: Sampling(temperature: 1, topK: 5, seed: seed))
+                r = try transformer.forward(active.map { seqs[$0] }, logits: .last)
             } catch {
                 throw .forward(what: "context template generation", reason: error.description)
             }
+            for (b, i) in active.enumerated() {
+                let row = Array(r.logits.data[(b * V)..<((b + 1) * V)])
+                seqs[i].append(topK(row, k: 5, rng: &rngs[i]))
+            }
         }
-        return tokenizer.decode(Array(ids.dropFirst(drop)))
+        return seqs
+    }
+
+    /// Samples from the softmax of the `k` largest logits.
+    static func topK(_ logits: [Float], k: Int, rng: inout SplitMix64) -> Int {
+        var best: [(Float, Int)] = []
+        for (i, v) in logits.enumerated() where best.count < k || v > best[best.count - 1].0 {
+            best.append((v, i))
+            best.sort { $0.0 > $1.0 }
+            if best.count > k { best.removeLast() }
+        }
+        let m = best[0].0
+        let w = best.map { exp(Double($0.0 - m)) }
+        let total = w.reduce(0, +)
+        let u = Double(rng.next() >> 11) / Double(1 << 53) * total
+        var acc = 0.0
+        for (j, x) in w.enumerated() {
+            acc += x
+            if u < acc { return best[j].1 }
+        }
+        return best[best.count - 1].1
     }
 
     static func clean(_ text: String) -> String {

@@ -62,12 +62,39 @@ public struct DeltaObjective: Sendable {
     public let klFactor: Float
     public let weightDecay: Float
 
+    /// The prompts run once up to the edited position (see `freeze`); nil: every evaluation runs the
+    /// whole model on every position.
+    public private(set) var frozen: FrozenPrefix?
+    /// `v₀` read from the freezing call.
+    var frozenInitial: [Float]?
+
     public init(transformer: Transformer, site: HookID, prompts: RewritePrompts, klFactor: Float, weightDecay: Float) {
         self.transformer = transformer
         self.site = site
         self.prompts = prompts
         self.klFactor = klFactor
         self.weightDecay = weightDecay
+    }
+
+    /// Runs the prompts once and keeps what does not depend on δ: every block up to the edited one,
+    /// and every position before each prompt's subject token (attention is causal). Later
+    /// evaluations then run only blocks `L+1...` on positions from the subject token on
+    /// (`Transformer.forward(resuming:)`), which gives the same loss and gradient for a fraction of
+    /// the work. Not possible when δ sits after the last block.
+    public mutating func freeze() throws(EditError) {
+        let L = site.layer!
+        guard site.site == .mlpOut || site.site == .residPost, L + 1 < transformer.config.nLayers else { return }
+        let all = prompts.all
+        do {
+            let (f, cache) = try transformer.freezePrefix(
+                all.map(\.tokens), prefixLengths: all.map(\.subjectLast), firstLayer: L + 1, hooks: Hooks(capture: [site]))
+            let d = transformer.config.dModel
+            let v = cache[site]!.data
+            frozenInitial = Array(v[(all[0].subjectLast * d)..<((all[0].subjectLast + 1) * d)])
+            frozen = f
+        } catch {
+            throw .forward(what: "v* optimisation", reason: error.description)
+        }
     }
 
     /// One evaluation: the loss, its gradient, the hook's value at the first prompt (before δ) and the
@@ -93,27 +120,51 @@ public struct DeltaObjective: Sendable {
         let batch = all.map(\.tokens)
         let lookups = all.map(\.subjectLast)
         let site = self.site
-        var hooks = Hooks(capture: [HookID(.lnFinalNormalized), site])
-        hooks.edit(site) { t, ctx in
-            let T = t.shape[1]
-            for (b, pos) in lookups.enumerated() where pos < ctx.lengths[b] {
-                let o = (b * T + pos) * d
-                for j in 0..<d { t.data[o + j] += delta[j] }
-            }
-        }
         let t0 = Date()
         let r: ForwardResult
-        do {
-            r = try transformer.forward(batch, hooks: hooks, logits: .none, recordTape: wantGradient)
-        } catch {
-            throw .forward(what: "v* optimisation", reason: error.description)
+        let T: Int
+        /// Row of (prompt b, position t) in the call's tensors.
+        let rowOf: (Int, Int) -> Int
+        let initial: [Float]
+        if let frozen, let frozenInitial {
+            // δ joins the residual stream entering block L+1 at each prompt's first recomputed position.
+            let first = HookID(.residPre, layer: site.layer! + 1)
+            let Ts = frozen.suffixWidth
+            var hooks = Hooks(capture: [HookID(.lnFinalNormalized)])
+            hooks.edit(first) { t, _ in
+                for b in 0..<lookups.count {
+                    let o = b * Ts * d
+                    for j in 0..<d { t.data[o + j] += delta[j] }
+                }
+            }
+            r = transformer.forward(resuming: frozen, hooks: hooks, recordTape: wantGradient)
+            T = Ts
+            rowOf = { b, t in b * Ts + t - lookups[b] }
+            initial = frozenInitial
+        } else {
+            var hooks = Hooks(capture: [HookID(.lnFinalNormalized), site])
+            hooks.edit(site) { t, ctx in
+                let T = t.shape[1]
+                for (b, pos) in lookups.enumerated() where pos < ctx.lengths[b] {
+                    let o = (b * T + pos) * d
+                    for j in 0..<d { t.data[o + j] += delta[j] }
+                }
+            }
+            do {
+                r = try transformer.forward(batch, hooks: hooks, logits: .none, recordTape: wantGradient)
+            } catch {
+                throw .forward(what: "v* optimisation", reason: error.description)
+            }
+            let width = batch.map(\.count).max()!
+            T = width
+            rowOf = { b, t in b * width + t }
+            // v₀: the hook's value at prompt 0's subject token, with δ taken back out.
+            let captured = r.cache[site]!
+            let o0 = lookups[0] * d
+            initial = (0..<d).map { captured.data[o0 + $0] - delta[$0] }
         }
+        _ = T
         let t1 = Date()
-        let T = batch.map(\.count).max()!
-        // v₀: the hook's value at prompt 0's subject token, with δ taken back out.
-        let captured = r.cache[site]!
-        let o0 = lookups[0] * d
-        let initial = (0..<d).map { captured.data[o0 + $0] - delta[$0] }
 
         // Rows whose logits enter the loss.
         let nT = prompts.target.count
@@ -121,9 +172,9 @@ public struct DeltaObjective: Sendable {
         var rows: [Int] = []
         for (i, p) in prompts.rewriting.enumerated() {
             let len = p.tokens.count
-            for j in 0..<nT { rows.append(i * T + len - nT + j) }
+            for j in 0..<nT { rows.append(rowOf(i, len - nT + j)) }
         }
-        for (k, p) in prompts.kl.enumerated() { rows.append((R + k) * T + p.subjectLast) }
+        for (k, p) in prompts.kl.enumerated() { rows.append(rowOf(R + k, p.subjectLast)) }
         let logits = ReadOut.logits(transformer, normalized: r.cache[HookID(.lnFinalNormalized)]!, rows: rows)
         let logProbs = ReadOut.logSoftmaxRows(logits, columns: V)
 
@@ -179,10 +230,15 @@ public struct DeltaObjective: Sendable {
         var grad = [Float](repeating: 0, count: d)
         let t2 = Date()
         if wantGradient {
-            let g = transformer.backward(r.tape!, logitsGradient: dLogits, hooks: [site], downTo: site.layer!)
-            let gs = g.hooks[site]!
+            // δ is added to what joins the residual stream after block L (hook_mlp_out or hook_resid_post), so its
+            // gradient is dL/d(resid_pre of block L+1): block L itself need not be differentiated.
+            let L = site.layer!
+            let skipBlock = (site.site == .mlpOut || site.site == .residPost) && L + 1 < c.nLayers
+            let wanted = skipBlock ? HookID(.residPre, layer: L + 1) : site
+            let g = transformer.backward(r.tape!, logitsGradient: dLogits, hooks: [wanted], downTo: skipBlock ? L + 1 : L)
+            let gs = g.hooks[wanted]!
             for (b, pos) in lookups.enumerated() {
-                let o = (b * T + pos) * d
+                let o = rowOf(b, pos) * d
                 for j in 0..<d { grad[j] += gs.data[o + j] }
             }
             if deltaNorm > 0 {
@@ -217,6 +273,8 @@ public struct DeltaOptimization: Sendable {
     public static func run(
         _ objective: DeltaObjective, steps: Int, learningRate: Float, clampNormFactor: Float
     ) throws(EditError) -> DeltaOptimization {
+        var objective = objective
+        if objective.frozen == nil { try objective.freeze() }
         let d = objective.transformer.config.dModel
         var delta = [Float](repeating: 0, count: d)
         var m = [Float](repeating: 0, count: d), v = [Float](repeating: 0, count: d)

@@ -27,7 +27,8 @@ extension Transformer {
         downTo lowest: Int = 0
     ) -> Gradients {
         precondition(tape.offset == 0, "backward: a tape recorded with a KV cache is not supported")
-        precondition(tape.layers.count == config.nLayers, "backward: the tape must cover every block")
+        precondition(tape.layers.count == config.nLayers - tape.firstLayer, "backward: the tape must cover every block from its first")
+        precondition(lowest >= tape.firstLayer, "backward: a resumed tape starts at block \(tape.firstLayer), below downTo \(lowest)")
         let c = config
         let B = tape.batch, T = tape.tokensPerSequence, N = B * T, d = c.dModel, V = c.vocabSize
         var g = Gradients()
@@ -72,7 +73,7 @@ extension Transformer {
         for l in stride(from: c.nLayers - 1, through: lowest, by: -1) {
             blockBackward(l, tape: tape, dResid: &dResid, wanted: wanted, parameters: parameters, grads: &g)
         }
-        if lowest == 0 {
+        if lowest == 0 && tape.firstLayer == 0 {
             let embedID = HookID(.embed)
             if wanted.contains(embedID) { g.hooks[embedID] = Tensor(shape: [B, T, d], data: dResid) }
             if wanted.contains(HookID(.posEmbed)), c.rotary == false {
@@ -97,7 +98,7 @@ extension Transformer {
     private func blockBackward(
         _ l: Int, tape: Tape, dResid: inout [Float], wanted: Set<HookID>, parameters: Set<ParameterID>, grads g: inout Gradients
     ) {
-        let c = config, w = weights.blocks[l], lt = tape.layers[l]
+        let c = config, w = weights.blocks[l], lt = tape.layers[l - tape.firstLayer]
         let B = tape.batch, T = tape.tokensPerSequence, N = B * T, d = c.dModel, F = c.dMLP
         let nH = c.nHeads, nKV = c.nKVHeads, dh = c.dHead
         func keep(_ site: HookSite, _ data: [Float], _ shape: [Int]) {
@@ -149,15 +150,18 @@ extension Transformer {
         }
         let dZ = linearBackward(w.wO, x: lt.z, dy: dO, rows: N, want: param(.W_O)) { g.parameters[.block(l, .W_O)] = $0 }
         keep(.z, dZ, [B, T, nH, dh])
-        var (dQ, dK, dV, dPattern, dScores) = attentionBackward(lt, dZ: dZ, B: B, T: T, wantPattern: wanted.contains(HookID(.pattern, layer: l)))
-        if let dPattern { keep(.pattern, dPattern, [B, nH, T, T]) }
-        keep(.attnScores, dScores, [B, nH, T, T])
+        let wantPattern = wanted.contains(HookID(.pattern, layer: l))
+        var (dQ, dK, dV, dPattern, dScores) = lt.prefix.map { prefixAttentionBackward(lt, $0, dZ: dZ, B: B, T: T, wantPattern: wantPattern) }
+            ?? attentionBackward(lt, dZ: dZ, B: B, T: T, wantPattern: wantPattern)
+        let Tk = T + (lt.prefix?.width ?? 0)
+        if let dPattern { keep(.pattern, dPattern, [B, nH, T, Tk]) }
+        keep(.attnScores, dScores, [B, nH, T, Tk])
         keep(.rotQ, dQ, [B, T, nH, dh])
         keep(.rotK, dK, [B, T, nKV, dh])
         keep(.v, dV, [B, T, nKV, dh])
         if c.rotary {
-            let positions = (0..<N).map { $0 % T }
-            let table = rotary.table(base: c.ropeBase(layer: l), positions: T)
+            let positions = tape.positions ?? (0..<N).map { $0 % T }
+            let table = rotary.table(base: c.ropeBase(layer: l), positions: (positions.max() ?? 0) + 1)
             dQ.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nH, dHead: dh, positions: positions, inverse: true) }
             dK.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nKV, dHead: dh, positions: positions, inverse: true) }
         }

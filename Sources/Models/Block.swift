@@ -5,7 +5,7 @@ extension Transformer {
     /// One transformer block, in place on the residual stream `resid` (`[B·T, d_model]`).
     func runBlock(
         _ l: Int, _ resid: inout [Float], B: Int, T: Int, positions: [Int], runner: inout HookRunner,
-        kvCache: KVCache?, tape: inout Tape?, prefix: PrefixAttention? = nil
+        kvCache: KVCache?, tape: inout Tape?, prefix: PrefixAttention? = nil, frozenPrefix: LayerPrefix? = nil
     ) {
         let c = config
         let w = weights.blocks[l]
@@ -47,10 +47,13 @@ extension Transformer {
         lt?.rotQ = q
         lt?.rotK = k
 
-        // Keys and values to attend over: this call's, or the cache's (which now includes this call's).
+        // Keys and values to attend over: this call's, or the cache's (which now includes this call's),
+        // or each sequence's earlier keys and values (`prefix`, causal tracing), or a frozen prefix followed
+        // by this call's (`frozenPrefix`, resumed calls that are differentiated).
         let offset = kvCache?.count ?? prefix?.count ?? 0
         var keys = k, values = v
         var Tk = T
+        var joined: LayerPrefix?
         if let kvCache {
             kvCache.append(layer: l, keys: k, values: v, at: offset)
             keys = kvCache.keys[l]
@@ -60,14 +63,24 @@ extension Transformer {
             (keys, values) = prefix.prepended(to: k, v, batch: B, tokens: T)
             Tk = offset + T
         }
-        var scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+        var scores: [Float]
+        if let frozenPrefix {
+            let j = frozenPrefix.joined(keys: k, values: v, B: B, T: T)
+            joined = j
+            Tk = j.width + T
+            scores = prefixAttentionScores(q, j, B: B, T: T, layer: l)
+        } else {
+            scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+        }
         runner.visit(HookID(.attnScores, layer: l), &scores, shape: [B, nH, T, Tk])
         scores.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: B * nH * T, cols: Tk) }
         var pattern = scores
         scores = []
         runner.visit(HookID(.pattern, layer: l), &pattern, shape: [B, nH, T, Tk])
         lt?.pattern = pattern
-        var z = attentionValues(pattern, values, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+        var z = joined.map { prefixAttentionValues(pattern, $0, B: B, T: T) }
+            ?? attentionValues(pattern, values, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+        lt?.prefix = joined
         runner.visit(HookID(.z, layer: l), &z, shape: [B, T, nH, dh])
         lt?.z = z
 

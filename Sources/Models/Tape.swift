@@ -22,6 +22,9 @@ struct LayerTape: Sendable {
     var mlpPost: [Float] = []
     var mlpPreNorm: [Float]?
     var postMLPStats: NormStats?
+    /// Resumed calls (`forward(resuming:)`): keys and values attended to, frozen prefix then this
+    /// call's positions, `[B, prefixWidth + T, kv_width]`.
+    var prefix: LayerPrefix?
 }
 
 /// The activations a forward call recorded so `Transformer.backward` can run.
@@ -36,6 +39,10 @@ public struct Tape: Sendable {
     var finalInput: [Float] = []
     var finalStats = NormStats(mean: [], inverse: [])
     var finalNormalized: [Float] = []
+    /// First block recorded (non-zero for `forward(resuming:)`; `layers[i]` is block `firstLayer + i`).
+    var firstLayer = 0
+    /// Position of every row when not `row % T` (resumed calls).
+    var positions: [Int]?
 
     init(config: ModelConfig, batch: Int, tokens: Int, offset: Int, lengths: [Int]) {
         self.config = config

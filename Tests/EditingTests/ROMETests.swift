@@ -27,6 +27,14 @@ final class ROMETests: XCTestCase {
             let delta = Fixtures.gaussian(d, seed: 3, scale: 0.5)
             let e = try objective.evaluate(delta: delta, initialNorm: 2, klReference: ref.klLogProbabilities)
             XCTAssertGreaterThan(e.loss.kl, 0, "\(arch): KL is positive away from δ = 0")
+            // The frozen-prefix path (only blocks after L, only positions from the subject token) gives the same.
+            var frozen = objective
+            try frozen.freeze()
+            XCTAssertNotNil(frozen.frozen)
+            let f = try frozen.evaluate(delta: delta, initialNorm: 2, klReference: ref.klLogProbabilities)
+            XCTAssertEqual(f.loss.total, e.loss.total, accuracy: 1e-5 * abs(e.loss.total), "\(arch): frozen loss")
+            assertClose(f.gradient, e.gradient, absolute: 1e-5, relative: 1e-3, "\(arch): frozen gradient")
+            assertClose(f.initialValue, ref.initialValue, absolute: 1e-6, relative: 1e-5, "\(arch): v₀")
             for s in 0..<3 {
                 var dir = Fixtures.gaussian(d, seed: 100 + UInt64(s))
                 let n = norm(dir)
