@@ -78,6 +78,17 @@ final class ROMETests: XCTestCase {
         assertClose(out, result.vStar, absolute: 1e-3, relative: 1e-3, "k_p·W′ = v*")
     }
 
+    func testPostNormModelsAreRefusedWithATypedError() throws {
+        // Gemma 3 normalises the MLP output after W_out, so a value at hook_mlp_out is not k·W_out.
+        let tf = try Fixtures.transformer("gemma3")
+        let h = EditHyperparameters(
+            layers: [1], steps: 2, learningRate: 0.5, weightDecay: 1e-3, clampNormFactor: 4, klFactor: 0.0625,
+            mom2Adjustment: false, contextTemplateLengthParams: [])
+        XCTAssertThrowsError(try ROME.compute(tf, prompts: prompts(target: [3]), hyperparameters: h, statistics: nil)) { e in
+            guard case .unsupported? = e as? EditError else { return XCTFail("\(e)") }
+        }
+    }
+
     func testLayerOutOfRangeIsATypedError() throws {
         let tf = try Fixtures.transformer("llama")
         let h = EditHyperparameters(
@@ -88,6 +99,10 @@ final class ROMETests: XCTestCase {
         }
         XCTAssertThrowsError(try h.validate(method: .rome, layerCount: 2, file: "h.json")) { e in
             XCTAssertEqual(e as? EditError, .layerOutOfRange(what: "h.json: rome.layers", layer: 7, layers: 2))
+        }
+        var acc = KeyMomentAccumulator(layers: [2], dimension: tf.config.dMLP)
+        XCTAssertThrowsError(try KeyMomentComputation.run(tf, batches: [[[1, 2, 3]]], accumulator: &acc, totalTokens: 3)) { e in
+            XCTAssertEqual(e as? EditError, .layerOutOfRange(what: "statistics layers", layer: 2, layers: 2))
         }
     }
 }
