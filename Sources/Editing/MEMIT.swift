@@ -88,16 +88,23 @@ public enum MEMIT {
         return prompts.enumerated().map { b, p in Array(h.data[((b * T + p.plain.subjectLast) * d)..<((b * T + p.plain.subjectLast + 1) * d)]) }
     }
 
-    /// Optimises `z` for every request at layer `zLayer`.
+    /// Requests whose `z` are optimised together in one batched objective (the result is the same as
+    /// one at a time; this only sets how large the batched products and the saved activations get).
+    public static let optimisationBatch = 16
+
+    /// Optimises `z` for every request at layer `zLayer`, `optimisationBatch` requests per pass.
     static func targets(
         _ transformer: Transformer, _ prompts: [MemitPrompts], zLayer: Int, hyperparameters h: EditHyperparameters
     ) throws(EditError) -> [DeltaOptimization] {
         var out: [DeltaOptimization] = []
-        for p in prompts {
+        var i = 0
+        while i < prompts.count {
+            let chunk = prompts[i..<min(i + optimisationBatch, prompts.count)]
             let objective = DeltaObjective(
-                transformer: transformer, site: HookID(.residPost, layer: zLayer), prompts: p.rewrite, klFactor: h.klFactor,
+                transformer: transformer, site: HookID(.residPost, layer: zLayer), groups: chunk.map(\.rewrite), klFactor: h.klFactor,
                 weightDecay: h.weightDecay)
-            out.append(try DeltaOptimization.run(objective, steps: h.steps, learningRate: h.learningRate, clampNormFactor: h.clampNormFactor))
+            out += try DeltaOptimization.runBatch(objective, steps: h.steps, learningRate: h.learningRate, clampNormFactor: h.clampNormFactor)
+            i += optimisationBatch
         }
         return out
     }

@@ -24,6 +24,19 @@ struct LayerPrefix: Sendable {
         }
         return LayerPrefix(keys: ks, values: vs, lengths: lengths, width: width, kvWidth: kW)
     }
+
+    /// The same prefix for a subset of the sequences (in the order given).
+    func selecting(_ sequences: [Int]) -> LayerPrefix {
+        let n = width * kvWidth
+        var ks: [Float] = [], vs: [Float] = []
+        ks.reserveCapacity(sequences.count * n)
+        vs.reserveCapacity(sequences.count * n)
+        for b in sequences {
+            ks += keys[(b * n)..<((b + 1) * n)]
+            vs += values[(b * n)..<((b + 1) * n)]
+        }
+        return LayerPrefix(keys: ks, values: vs, lengths: sequences.map { lengths[$0] }, width: width, kvWidth: kvWidth)
+    }
 }
 
 /// What stays fixed while the later positions of a batch are recomputed from some block on.
@@ -49,6 +62,19 @@ public struct FrozenPrefix: Sendable {
     let residual: [Float]
 
     public var batch: Int { prefixLengths.count }
+
+    /// The same frozen state for a subset of the sequences (in the order given), without running
+    /// anything: e.g. to stop recomputing requests whose optimisation has finished.
+    public func selecting(_ sequences: [Int]) -> FrozenPrefix {
+        precondition(sequences.allSatisfy { $0 >= 0 && $0 < batch }, "FrozenPrefix.selecting: sequence out of range")
+        let n = suffixWidth * (residual.count / max(batch * suffixWidth, 1))
+        var resid: [Float] = []
+        resid.reserveCapacity(sequences.count * n)
+        for b in sequences { resid += residual[(b * n)..<((b + 1) * n)] }
+        return FrozenPrefix(
+            firstLayer: firstLayer, prefixLengths: sequences.map { prefixLengths[$0] }, suffixLengths: sequences.map { suffixLengths[$0] },
+            suffixWidth: suffixWidth, layers: layers.map { $0.selecting(sequences) }, residual: resid)
+    }
 }
 
 extension Transformer {
