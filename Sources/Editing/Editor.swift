@@ -224,6 +224,10 @@ public final class Editor: @unchecked Sendable {
             deltas = res.deltas
             losses = res.optimisations.map(\.losses)
             log?("z residual per layer: " + res.residualNorms.map { String(format: "%.3f", $0) }.joined(separator: ", "))
+            let steps = res.optimisations.map(\.losses.count).reduce(0, +)
+            log?(String(
+                format: "z optimisation %.1f s (%d requests, %.1f steps each on average), keys and hidden states %.1f s, updates %.1f s",
+                res.seconds.targets, requests.count, Double(steps) / Double(max(requests.count, 1)), res.seconds.keys, res.seconds.solve))
         }
         return EditProposal(
             method: method, requests: requests, hyperparameters: h, contextTemplates: templates, deltas: deltas, denominators: dens,

@@ -39,6 +39,8 @@ public struct MemitResult: Sendable {
     public var optimisations: [DeltaOptimization]
     /// Mean ‖z − current z‖ before each layer's update.
     public var residualNorms: [Double]
+    /// Seconds spent optimising the `z`s, and computing keys and hidden states and solving, over all layers.
+    public var seconds: (targets: Double, keys: Double, solve: Double) = (0, 0, 0)
 }
 
 /// Mass-Editing Memory in a Transformer (Meng et al. 2023), as kmeng01/memit computes it.
@@ -93,20 +95,26 @@ public enum MEMIT {
     public static let optimisationBatch = 16
 
     /// Optimises `z` for every request at layer `zLayer`, `optimisationBatch` requests per pass.
+    /// Requests are grouped by how many positions each pass recomputes (the tokens after the subject),
+    /// so little of a pass is padding; results come back in request order.
     static func targets(
         _ transformer: Transformer, _ prompts: [MemitPrompts], zLayer: Int, hyperparameters h: EditHyperparameters
     ) throws(EditError) -> [DeltaOptimization] {
-        var out: [DeltaOptimization] = []
+        let width = prompts.map { p in p.rewrite.all.map { $0.tokens.count - $0.subjectLast }.max()! }
+        let order = prompts.indices.sorted { (width[$0], $0) < (width[$1], $1) }
+        var out = [DeltaOptimization?](repeating: nil, count: prompts.count)
         var i = 0
-        while i < prompts.count {
-            let chunk = prompts[i..<min(i + optimisationBatch, prompts.count)]
+        while i < order.count {
+            let chunk = Array(order[i..<min(i + optimisationBatch, order.count)])
             let objective = DeltaObjective(
-                transformer: transformer, site: HookID(.residPost, layer: zLayer), groups: chunk.map(\.rewrite), klFactor: h.klFactor,
-                weightDecay: h.weightDecay)
-            out += try DeltaOptimization.runBatch(objective, steps: h.steps, learningRate: h.learningRate, clampNormFactor: h.clampNormFactor)
+                transformer: transformer, site: HookID(.residPost, layer: zLayer), groups: chunk.map { prompts[$0].rewrite },
+                klFactor: h.klFactor, weightDecay: h.weightDecay)
+            let results = try DeltaOptimization.runBatch(
+                objective, steps: h.steps, learningRate: h.learningRate, clampNormFactor: h.clampNormFactor)
+            for (j, r) in zip(chunk, results) { out[j] = r }
             i += optimisationBatch
         }
-        return out
+        return out.map { $0! }
     }
 
     /// `A = (λC + K Kᵀ)⁻¹ K` for keys given as rows (`keys[i]` is request i's key), Float64.
@@ -147,7 +155,9 @@ public enum MEMIT {
                 what: "MEMIT on \(c.architecture.rawValue)", reason: "the MLP output is normalised after W_out (post_ffw_norm), so it is not k·W_out")
         }
         let zLayer = layers.last!
+        let t0 = Date()
         let opts = try targets(transformer, prompts, zLayer: zLayer, hyperparameters: h)
+        var seconds = (targets: Date().timeIntervalSince(t0), keys: 0.0, solve: 0.0)
         let zs = opts.map(\.target)
         var current = transformer
         var deltas: [WeightDelta] = []
@@ -157,8 +167,12 @@ public enum MEMIT {
             guard let stats = statistics[layer] else {
                 throw .statisticsMismatch(file: "statistics", field: "layer \(layer)", expected: "C for every edited layer", found: "none")
             }
+            let t1 = Date()
             let ks = try keys(current, prompts, layer: layer)
             let hs = try hidden(current, prompts, layer: zLayer)
+            let t2 = Date()
+            seconds.keys += t2.timeIntervalSince(t1)
+            defer { seconds.solve += Date().timeIntervalSince(t2) }
             // R: [D × n], each column (z − h) / (layers left).
             var r = [Float](repeating: 0, count: D * n)
             var meanNorm = 0.0
@@ -178,7 +192,9 @@ public enum MEMIT {
             delta.apply(to: &current.weights.blocks[layer].wOut)
             deltas.append(delta)
         }
-        return MemitResult(deltas: deltas, zs: zs, optimisations: opts, residualNorms: norms)
+        var result = MemitResult(deltas: deltas, zs: zs, optimisations: opts, residualNorms: norms)
+        result.seconds = seconds
+        return result
     }
 }
 

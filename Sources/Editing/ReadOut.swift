@@ -63,16 +63,19 @@ public struct ScoredToken: Sendable, Equatable {
 
 extension ReadOut {
     /// For each sequence `b`, scores `sequences[b][start_b ..< count]`: token `j` given everything
-    /// before it. Sequences are run in batches of at most `batchSize`.
+    /// before it. Sequences are run in batches of at most `batchSize`, grouped by length so that
+    /// little of each batch is padding; results come back in the order given.
     static func score(
         _ transformer: Transformer, sequences: [[Int]], starts: [Int], batchSize: Int = 32
     ) throws(EditError) -> [[ScoredToken]] {
-        var out: [[ScoredToken]] = []
+        var out = [[ScoredToken]](repeating: [], count: sequences.count)
         let V = transformer.config.vocabSize
+        let order = sequences.indices.sorted { (sequences[$0].count, $0) < (sequences[$1].count, $1) }
         var i = 0
-        while i < sequences.count {
-            let chunk = Array(sequences[i..<min(i + batchSize, sequences.count)])
-            let chunkStarts = Array(starts[i..<min(i + batchSize, sequences.count)])
+        while i < order.count {
+            let members = Array(order[i..<min(i + batchSize, order.count)])
+            let chunk = members.map { sequences[$0] }
+            let chunkStarts = members.map { starts[$0] }
             let r: ForwardResult
             do {
                 r = try transformer.forward(chunk, hooks: Hooks(capture: [HookID(.lnFinalNormalized)]), logits: .none)
@@ -98,7 +101,7 @@ extension ReadOut {
                         scored.append(ScoredToken(logProbability: ls[s[t]], isArgmax: best == s[t]))
                         k += 1
                     }
-                    out.append(scored)
+                    out[members[b]] = scored
                 }
             }
             i += batchSize

@@ -61,7 +61,7 @@ struct BenchEdit: ParsableCommand {
             let h = e.hyperparameters[.memit]!
             _ = try e.statistics(layers: h.layers, tokens: h.mom2Tokens)
             _ = try e.contextTemplates(.memit, h)
-            let p = try e.propose(Array(records.prefix(n)), method: .memit)
+            let p = try e.propose(Array(records.prefix(n)), method: .memit, log: options.json ? nil : { log($0) })
             memitTimes[String(n)] = (p.seconds * 10).rounded() / 10
             if !options.json { log(String(format: "MEMIT %d edits: %.1f s", n, p.seconds)) }
         }
