@@ -82,13 +82,17 @@ func setRuntime(_ nb: inout Notebook, seconds: Double, failed: Bool) {
     nb.segments[0] = .text(lines.joined(separator: "\n"))
 }
 
-/// Writes text to a temporary file beside `path` and renames it into place.
+/// Writes text to a temporary file beside `path` and renames it into place, so `path` holds either
+/// the old text or the new, never part of it.
 func writeAtomically(_ text: String, to path: String) throws {
     let tmp = path + ".tmp-\(getpid())"
-    try text.write(toFile: tmp, atomically: false, encoding: .utf8)
+    do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+        throw ValidationError("\(path): cannot write the new text to \(tmp) (\(error.localizedDescription)); the notebook is unchanged")
+    }
     guard rename(tmp, path) == 0 else {
+        let code = errno
         unlink(tmp)
-        throw ValidationError("cannot replace \(path) (errno \(errno))")
+        throw ValidationError("\(path): cannot rename \(tmp) onto it (\(String(cString: strerror(code)))); the notebook is unchanged")
     }
 }
 
