@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Linalg
 import Locus
 
 struct NotebookCommand: ParsableCommand {
@@ -13,8 +14,10 @@ struct NotebookRun: ParsableCommand {
         commandName: "run", abstract: "Run every ```locus block in order (one process, the model loaded once) and write outputs under each.")
 
     @Argument(help: "Notebook files.") var files: [String]
+    @Option(help: "BLAS threads for every command (default: all cores, or the command's own --threads).") var threads: Int?
 
     func run() throws {
+        if let threads { BLAS.threads = threads }
         var failed = false
         for file in files {
             let nb = try readNotebook(file)
@@ -40,8 +43,10 @@ struct NotebookCheckCommand: ParsableCommand {
         discussion: "Tolerance: front-matter keys check_absolute (default 1e-4) and check_relative (default 1e-3) for every number in the outputs.")
 
     @Argument(help: "Notebook files.") var files: [String]
+    @Option(help: "BLAS threads for every command (default: all cores, or the command's own --threads).") var threads: Int?
 
     func run() throws {
+        if let threads { BLAS.threads = threads }
         var bad = false
         for file in files {
             let nb = try readNotebook(file)
