@@ -74,6 +74,10 @@ let package = Package(
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks"]),
         .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport", "CDeflate"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "TestSupport"]),
+        .testTarget(
+            name: "LocusCLITests",
+            dependencies: ["LocusCLI", "Locus", "Notebooks", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            exclude: ["Fixtures"]),
     ],
     swiftLanguageModes: [.v5]
 )

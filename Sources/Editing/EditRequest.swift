@@ -9,12 +9,17 @@ import Datasets
 public struct EditRequest: Sendable, Equatable, Codable {
     /// How the request is named in messages and in the ledger ("case 18", "Edits/eiffel.yaml:1").
     public var id: String
+    /// The subject whose fact is rewritten ("Eiffel Tower"); its last token is where ROME reads the key.
     public var subject: String
     /// Template with exactly one `{}` for the subject.
     public var prompt: String
+    /// The new answer, with its leading space (" Rome").
     public var targetNew: String
+    /// The answer the model gives now (" Paris"), when known; CounterFact scores need it.
     public var targetTrue: String?
+    /// Other wordings of the prompt, with the subject written in (generalisation).
     public var paraphrases: [String]
+    /// Prompts about other subjects whose answer must not change (specificity).
     public var neighbours: [String]
     /// The answer neighbours should keep (CounterFact: `targetTrue`; zsRE: `loc_ans`).
     public var neighbourAnswer: String?
@@ -22,6 +27,15 @@ public struct EditRequest: Sendable, Equatable, Codable {
     public var generationPrompts: [String]
 
     /// Builds a request, turning a prompt that contains the subject literally into a template.
+    ///
+    /// ```swift
+    /// let r = try EditRequest(id: "eiffel", subject: "Eiffel Tower",
+    ///                         prompt: "The Eiffel Tower is located in the city of",
+    ///                         targetNew: " Rome", targetTrue: " Paris")
+    /// ```
+    ///
+    /// - Throws: `EditError.emptySubject`, `.emptyTarget`, or `.subjectNotInPrompt` when the prompt has
+    ///   neither the subject nor exactly one `{}`.
     public init(
         id: String, subject: String, prompt: String, targetNew: String, targetTrue: String? = nil,
         paraphrases: [String] = [], neighbours: [String] = [], neighbourAnswer: String? = nil,

@@ -20,7 +20,9 @@ public struct EditProposal: Sendable {
 /// Before/after figures of one edit, and whether it was kept.
 public struct EditOutcome: Sendable, Codable, Equatable {
     public var method: EditMethod
+    /// The requests' ids.
     public var requests: [String]
+    /// True when the edit passed every check and the session's weights now include it.
     public var applied: Bool
     /// Why the edit was rolled back (empty when applied).
     public var failures: [String]
@@ -32,11 +34,14 @@ public struct EditOutcome: Sendable, Codable, Equatable {
     /// CounterFact scores before/after, for requests that carry `target_true`.
     public var counterFactBefore: [CounterFactScores]?
     public var counterFactAfter: [CounterFactScores]?
+    /// WikiText perplexity canary before and after (nil without a canary).
     public var perplexityBefore: Double?
     public var perplexityAfter: Double?
     /// `‖ΔW‖/‖W‖` per edited layer (keys are layer numbers as strings).
     public var relativeNorms: [String: Double]
+    /// The v*/z loss at the last optimisation step, per request.
     public var finalLosses: [DeltaLoss]
+    /// Wall time of proposing, applying and verifying.
     public var seconds: Double
 }
 
@@ -49,20 +54,33 @@ public struct EditOutcome: Sendable, Codable, Equatable {
 /// prompts, the WikiText perplexity canary), and only then does the copy become the session's
 /// weights and the ledger (if it has a path) get the entry. Anything failing leaves the session's
 /// weights and files exactly as they were.
+///
+/// ```swift
+/// let editor = try Editor(model: model, ledgerPath: nil)   // in memory; give a path to keep a ledger
+/// let outcome = try editor.apply([request], method: .rome)
+/// if outcome.applied { /* editor.transformer has the edit */ } else { print(outcome.failures) }
+/// ```
 public final class Editor: @unchecked Sendable {
+    /// The weights as read from the file (never changed).
     public let base: Transformer
+    /// SHA-256 of the model file; a ledger of another file is refused.
     public let modelSHA256: String
     public let modelFile: String
+    /// Turns text requests into tokens (nil for a session built on weights alone).
     public let encoder: PromptEncoder?
+    /// The current weights: `base` with the ledger's edits applied.
     public private(set) var transformer: Transformer
+    /// The edits kept so far, in order.
     public private(set) var ledger: Ledger
     /// Where the ledger is saved after every change (nil: kept in memory).
     public var ledgerPath: String?
+    /// The limits an edit must respect to be kept (`‖ΔW‖/‖W‖`, perplexity ratio, ...).
     public var guards: EditGuards
     /// Token sequences of the perplexity canary (empty: no canary).
     public var canary: [[Int]] { didSet { canaryPerplexity = nil } }
     /// Statistics by layer and token count; by default from the `StatisticsStore`.
     public var statisticsProvider: ([Int], Int) throws(EditError) -> [Int: KeyStatistics]
+    /// Hyperparameters of each method (layers, learning rate, λ, ...).
     public var hyperparameters: [EditMethod: EditHyperparameters]
 
     var canaryPerplexity: Double?
@@ -94,6 +112,9 @@ public final class Editor: @unchecked Sendable {
 
     /// A session on a model file: statistics from the store, the ledger at `ledgerPath` (replayed if
     /// it exists), hyperparameters from the shipped file for this model unless given.
+    ///
+    /// - Throws: `EditError` when the file cannot be hashed, no shipped hyperparameters match the model,
+    ///   or the ledger belongs to another file (`ledgerMismatch`) or cannot be read.
     public convenience init(
         model: LanguageModel, ledgerPath: String?, hyperparameters: HyperparameterFile? = nil, guards: EditGuards = EditGuards(),
         statisticsDirectory: String? = nil, statisticsProgress: StatisticsProgress? = nil

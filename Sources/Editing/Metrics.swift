@@ -12,8 +12,11 @@ public struct TargetPair: Sendable, Equatable, Codable {
 
 /// The CounterFact scores of one record, before or after an edit.
 public struct CounterFactScores: Sendable, Equatable, Codable {
+    /// One pair per rewrite prompt (the request's own prompt).
     public var rewrite: [TargetPair]
+    /// One pair per paraphrase prompt.
     public var paraphrase: [TargetPair]
+    /// One pair per neighbourhood prompt.
     public var neighbourhood: [TargetPair]
     /// n-gram entropy of generated text (nil when not computed).
     public var ngramEntropy: Double?
@@ -22,10 +25,13 @@ public struct CounterFactScores: Sendable, Equatable, Codable {
     public var efficacySuccess: Double { mean(rewrite.map { $0.trueNLL > $0.newNLL ? 1 : 0 }) }
     /// Efficacy magnitude: mean of P(new) − P(true).
     public var efficacyMagnitude: Double { mean(rewrite.map { $0.newProbability - $0.trueProbability }) }
+    /// Paraphrase success: fraction of paraphrase prompts with P(new) > P(true).
     public var paraphraseSuccess: Double { mean(paraphrase.map { $0.trueNLL > $0.newNLL ? 1 : 0 }) }
+    /// Paraphrase magnitude: mean of P(new) − P(true).
     public var paraphraseMagnitude: Double { mean(paraphrase.map { $0.newProbability - $0.trueProbability }) }
     /// Neighbourhood success: fraction of neighbour prompts with P(true) > P(new).
     public var neighbourhoodSuccess: Double { mean(neighbourhood.map { $0.trueNLL < $0.newNLL ? 1 : 0 }) }
+    /// Neighbourhood magnitude: mean of P(true) − P(new).
     public var neighbourhoodMagnitude: Double { mean(neighbourhood.map { $0.trueProbability - $0.newProbability }) }
 }
 

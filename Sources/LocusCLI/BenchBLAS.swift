@@ -7,7 +7,8 @@ struct BenchBLAS: ParsableCommand {
         commandName: "blas",
         abstract: "GFLOP/s of the matrix products the model uses, for choosing layouts and OPENBLAS_CORETYPE.")
 
-    @Flag var json = false
+    @Option(help: "BLAS threads (default: all cores).") var threads: Int?
+    @Flag(help: "Print JSON instead of text.") var json = false
 
     struct Row: Encodable {
         let name: String
@@ -16,6 +17,7 @@ struct BenchBLAS: ParsableCommand {
     }
 
     func run() throws {
+        if let threads { BLAS.threads = threads }
         var rows: [Row] = []
         func time(_ reps: Int, _ body: () -> Void) -> Double {
             body()

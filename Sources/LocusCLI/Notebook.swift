@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Linalg
 import Locus
 
 struct NotebookCommand: ParsableCommand {
@@ -13,8 +14,10 @@ struct NotebookRun: ParsableCommand {
         commandName: "run", abstract: "Run every ```locus block in order (one process, the model loaded once) and write outputs under each.")
 
     @Argument(help: "Notebook files.") var files: [String]
+    @Option(help: "BLAS threads for every command (default: all cores, or the command's own --threads).") var threads: Int?
 
     func run() throws {
+        if let threads { BLAS.threads = threads }
         var failed = false
         for file in files {
             let nb = try readNotebook(file)
@@ -40,8 +43,10 @@ struct NotebookCheckCommand: ParsableCommand {
         discussion: "Tolerance: front-matter keys check_absolute (default 1e-4) and check_relative (default 1e-3) for every number in the outputs.")
 
     @Argument(help: "Notebook files.") var files: [String]
+    @Option(help: "BLAS threads for every command (default: all cores, or the command's own --threads).") var threads: Int?
 
     func run() throws {
+        if let threads { BLAS.threads = threads }
         var bad = false
         for file in files {
             let nb = try readNotebook(file)
@@ -82,13 +87,17 @@ func setRuntime(_ nb: inout Notebook, seconds: Double, failed: Bool) {
     nb.segments[0] = .text(lines.joined(separator: "\n"))
 }
 
-/// Writes text to a temporary file beside `path` and renames it into place.
+/// Writes text to a temporary file beside `path` and renames it into place, so `path` holds either
+/// the old text or the new, never part of it.
 func writeAtomically(_ text: String, to path: String) throws {
     let tmp = path + ".tmp-\(getpid())"
-    try text.write(toFile: tmp, atomically: false, encoding: .utf8)
+    do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+        throw ValidationError("\(path): cannot write the new text to \(tmp) (\(error.localizedDescription)); the notebook is unchanged")
+    }
     guard rename(tmp, path) == 0 else {
+        let code = errno
         unlink(tmp)
-        throw ValidationError("cannot replace \(path) (errno \(errno))")
+        throw ValidationError("\(path): cannot rename \(tmp) onto it (\(String(cString: strerror(code)))); the notebook is unchanged")
     }
 }
 

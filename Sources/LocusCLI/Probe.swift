@@ -14,6 +14,7 @@ struct ProbeRun: ParsableCommand {
 
     @Argument(help: "Probe YAML files.") var files: [String]
     @Flag(help: "Print JSON results.") var json = false
+    @Option(help: "BLAS threads (default: all cores).") var threads: Int?
     @Flag(help: "Print the commands a file stands for, without running them.") var dryRun = false
 
     func run() throws {
@@ -47,6 +48,7 @@ struct ProbeRun: ParsableCommand {
         var common: [String] = []
         if let m = s.model { common += ["--model", m] }
         if json { common.append("--json") }
+        if let threads { common += ["--threads", String(threads)] }
         let o = s.options ?? ProbeSpec.Options()
         var opt: [String] = []
         func add(_ name: String, _ v: CustomStringConvertible?) { if let v { opt += ["--\(name)", v.description] } }

@@ -47,9 +47,14 @@ public enum HookSite: String, Sendable, CaseIterable, Codable {
 
 /// One hook point: a site, and the block for per-layer sites.
 public struct HookID: Hashable, Sendable, Codable, CustomStringConvertible, Comparable {
+    /// Which activation (`.mlpPost`, `.residPre`, ...).
     public let site: HookSite
+    /// The block, for per-layer sites; nil for `hook_embed`, `hook_pos_embed` and `ln_final.hook_normalized`.
     public let layer: Int?
 
+    /// A hook point from its site and block: `HookID(.mlpPost, layer: 5)` is `blocks.5.mlp.hook_post`.
+    /// A per-layer site needs a layer and the others take none (a programming error otherwise; parse
+    /// user input with `init(name:layers:)`, which throws).
     public init(_ site: HookSite, layer: Int? = nil) {
         precondition(site.isPerLayer == (layer != nil), "HookID: \(site.rawValue) \(site.isPerLayer ? "needs" : "takes no") layer")
         self.site = site
@@ -57,6 +62,11 @@ public struct HookID: Hashable, Sendable, Codable, CustomStringConvertible, Comp
     }
 
     /// Parses a TransformerLens-style name such as `blocks.5.mlp.hook_post` or `hook_embed`.
+    ///
+    /// - Parameters:
+    ///   - name: the hook's name.
+    ///   - layers: the model's block count; when given, a block outside `0..<layers` is an error.
+    /// - Throws: `HookError.unknownHook` (with the closest valid names) or `HookError.layerOutOfRange`.
     public init(name: String, layers: Int? = nil) throws(HookError) {
         if let site = HookSite(rawValue: name), !site.isPerLayer {
             self.init(site)
@@ -73,6 +83,7 @@ public struct HookID: Hashable, Sendable, Codable, CustomStringConvertible, Comp
         throw HookError.unknownHook(name: name, suggestions: HookID.suggestions(for: name, layers: layers ?? 1))
     }
 
+    /// The TransformerLens name, `blocks.5.mlp.hook_post`.
     public var name: String { layer.map { "blocks.\($0).\(site.rawValue)" } ?? site.rawValue }
     public var description: String { name }
 

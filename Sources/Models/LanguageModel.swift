@@ -6,13 +6,30 @@ import Tokenization
 ///
 /// The file is memory-mapped read-only and never modified; weights are dequantized to Float32.
 public final class LanguageModel: @unchecked Sendable {
+    /// The GGUF file the model was read from.
     public let path: String
+    /// The parsed file (metadata and the mapped tensor data).
     public let gguf: GGUFFile
+    /// The weights and the forward/backward passes; run prompts with `transformer.forward`.
     public var transformer: Transformer
+    /// The tokenizer the file's `tokenizer.ggml.*` metadata describes.
     public let tokenizer: Tokenizer
 
+    /// Sizes and architecture options read from the file's metadata.
     public var config: ModelConfig { transformer.config }
 
+    /// Reads a GGUF model file: its weights (dequantized to Float32) and its tokenizer.
+    ///
+    /// ```swift
+    /// let model = try LanguageModel(path: try ModelCache().resolve("smollm2"))
+    /// let ids = try model.encode("The Eiffel Tower is located in the city of")
+    /// let p = try model.transformer.forward([ids], logits: .last).lastLogProbabilities()
+    /// ```
+    ///
+    /// - Parameter path: a GGUF v2 or v3 file of a supported architecture (Llama, Gemma 3, GPT-2).
+    /// - Throws: `ModelFormatError` for a file that is not valid GGUF or lacks a tensor or metadata key
+    ///   (naming the file and the field), and `TokenizerLoadingError` for tokenizer metadata that does not
+    ///   make a tokenizer.
     public init(path: String) throws {
         let g = try GGUFFile(path: path)
         self.path = path

@@ -54,8 +54,10 @@ public struct TraceOptions: Codable, Sendable, Equatable {
     public var seed: UInt32 = 1
     /// Token positions to restore (nil: every token).
     public var positions: [Int]?
+    /// What to score when the answer has several tokens.
     public var targetPolicy = TargetPolicy.firstToken
 
+    /// The reference defaults: 10 samples, noise 3σ, window 10, every kind, seed 1, every token.
     public init() {}
 
     func validate(layers: Int, tokens: Int) throws(ProbingError) {
@@ -77,6 +79,7 @@ public struct TraceInput: Codable, Sendable, Equatable {
     public var subjectRange: Range<Int>
     public var target: Target
 
+    /// - Throws: `ProbingError` when the subject's tokens are not found in the prompt's tokens.
     public init(prompt: PromptTokens, subject: String, target: Target) throws(ProbingError) {
         self.prompt = prompt
         self.subject = subject
@@ -116,6 +119,7 @@ public struct TraceResult: Codable, Sendable, Equatable {
     public var method: String
     public var seconds: Double
 
+    /// The table of one kind, if it was traced.
     public func trace(_ kind: TraceKind) -> KindTrace? { kinds.first { $0.kind == kind } }
 }
 

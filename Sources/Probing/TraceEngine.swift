@@ -23,6 +23,24 @@ public enum TraceEngine {
         let restored: Range<Int>
     }
 
+    /// Traces one fact: p(target) with the subject corrupted and each (token, block) state of each kind
+    /// restored from the clean run.
+    ///
+    /// ```swift
+    /// let prompt = PromptTokens("The Eiffel Tower is located in the city of", tokenizer: model.tokenizer)
+    /// let target = try Target(" Paris", tokenizer: model.tokenizer, policy: .firstToken)
+    /// let input = try TraceInput(prompt: prompt, subject: "Eiffel Tower", target: target)
+    /// let r = try TraceEngine.run(model.transformer, input, options: TraceOptions(), sigma: 0.11666)
+    /// r.trace(.mlp)!.restored   // [token][layer]: mean p(" Paris") over the noise samples
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - options: samples, noise, window, kinds, seed (ROME's defaults).
+    ///   - sigma: σ of the token embeddings, needed when the noise is a multiple of σ (`EmbeddingNoise`).
+    ///   - maxRows: token rows per batched forward call (bounds memory).
+    ///   - progress: called with (cells done, cells in all).
+    /// - Throws: `ProbingError` for invalid options (no samples, positions outside the prompt, σ-relative
+    ///   noise without `sigma`), and the model's errors for a prompt it cannot run.
     public static func run(
         _ model: Transformer, _ input: TraceInput, options: TraceOptions = TraceOptions(), sigma: Double? = nil,
         maxRows: Int = 4096, progress: ((Int, Int) -> Void)? = nil

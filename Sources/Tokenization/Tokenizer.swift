@@ -11,7 +11,9 @@
 /// Immutable after `init`, so one tokenizer can serve many threads; `encode` keeps its memo of
 /// merges for the length of one call.
 public final class Tokenizer: Sendable {
+    /// Number of tokens; ids run `0..<vocabularySize`.
     public let vocabularySize: Int
+    /// Beginning-, end-of-sequence, unknown and padding tokens, where the vocabulary names them.
     public let bosID: Int?
     public let eosID: Int?
     public let unknownID: Int?
@@ -31,6 +33,11 @@ public final class Tokenizer: Sendable {
         case sentencePiece(SentencePieceBPE)
     }
 
+    /// Builds the tokenizer of a vocabulary (usually read from a GGUF file by `makeTokenizer(from:)`).
+    ///
+    /// - Throws: `TokenizerError` naming the field at fault: no tokens, scores or types not one per
+    ///   token, a special-token id outside the vocabulary, a BOS/EOS to add but no id for it, a merge of
+    ///   tokens not in the vocabulary, missing merges or scores, an unsupported pre-tokenizer or model.
     public init(vocabulary v: TokenizerVocabulary) throws(TokenizerError) {
         let n = v.tokens.count
         guard n > 0 else { throw TokenizerError(.malformed, field: "tokens", expected: "at least one token", found: "none") }
