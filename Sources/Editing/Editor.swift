@@ -241,7 +241,7 @@ public final class Editor: @unchecked Sendable {
                 }
                 update = .alphaEdit(alphaEdit!)
             }
-            let res = try MEMIT.compute(transformer, prompts: prompts, hyperparameters: h, statistics: stats, update: update)
+            let res = try MEMIT.compute(transformer, prompts: prompts, hyperparameters: h, statistics: stats, update: update, log: log)
             deltas = res.deltas
             losses = res.optimisations.map(\.losses)
             log?("z residual per layer: " + res.residualNorms.map { String(format: "%.3f", $0) }.joined(separator: ", "))

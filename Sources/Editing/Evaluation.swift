@@ -66,7 +66,7 @@ public enum Evaluation {
         var i = 0
         while i < requests.count {
             let chunk = Array(requests[i..<min(i + batch, requests.count)])
-            let p = try editor.propose(chunk, method: method)
+            let p = try editor.propose(chunk, method: method, log: batch > MEMIT.optimisationBatch ? log : nil)
             times.append(p.seconds)
             let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
             failures += f.map { "\(chunk.first!.id)…: \($0)" }

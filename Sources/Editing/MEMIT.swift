@@ -98,7 +98,8 @@ public enum MEMIT {
     /// Requests are grouped by how many positions each pass recomputes (the tokens after the subject),
     /// so little of a pass is padding; results come back in request order.
     static func targets(
-        _ transformer: Transformer, _ prompts: [MemitPrompts], zLayer: Int, hyperparameters h: EditHyperparameters
+        _ transformer: Transformer, _ prompts: [MemitPrompts], zLayer: Int, hyperparameters h: EditHyperparameters,
+        log: ((String) -> Void)? = nil
     ) throws(EditError) -> [DeltaOptimization] {
         let width = prompts.map { p in p.rewrite.all.map { $0.tokens.count - $0.subjectLast }.max()! }
         let order = prompts.indices.sorted { (width[$0], $0) < (width[$1], $1) }
@@ -113,6 +114,7 @@ public enum MEMIT {
                 objective, steps: h.steps, learningRate: h.learningRate, clampNormFactor: h.clampNormFactor)
             for (j, r) in zip(chunk, results) { out[j] = r }
             i += optimisationBatch
+            if prompts.count > optimisationBatch { log?("z optimised for \(min(i, prompts.count))/\(prompts.count) requests") }
         }
         return out.map { $0! }
     }
@@ -145,7 +147,7 @@ public enum MEMIT {
     /// Computes the MEMIT deltas for a batch (the model is not changed).
     public static func compute(
         _ transformer: Transformer, prompts: [MemitPrompts], hyperparameters h: EditHyperparameters,
-        statistics: [Int: KeyStatistics], update: LayerUpdate = .memit
+        statistics: [Int: KeyStatistics], update: LayerUpdate = .memit, log: ((String) -> Void)? = nil
     ) throws(EditError) -> MemitResult {
         let layers = h.layers.sorted()
         let c = transformer.config
@@ -156,7 +158,7 @@ public enum MEMIT {
         }
         let zLayer = layers.last!
         let t0 = Date()
-        let opts = try targets(transformer, prompts, zLayer: zLayer, hyperparameters: h)
+        let opts = try targets(transformer, prompts, zLayer: zLayer, hyperparameters: h, log: log)
         var seconds = (targets: Date().timeIntervalSince(t0), keys: 0.0, solve: 0.0)
         let zs = opts.map(\.target)
         var current = transformer
