@@ -151,8 +151,10 @@ extension Transformer {
         let dZ = linearBackward(w.wO, x: lt.z, dy: dO, rows: N, want: param(.W_O)) { g.parameters[.block(l, .W_O)] = $0 }
         keep(.z, dZ, [B, T, nH, dh])
         let wantPattern = wanted.contains(HookID(.pattern, layer: l))
-        var (dQ, dK, dV, dPattern, dScores) = lt.prefix.map { prefixAttentionBackward(lt, $0, dZ: dZ, B: B, T: T, wantPattern: wantPattern) }
-            ?? attentionBackward(lt, dZ: dZ, B: B, T: T, wantPattern: wantPattern)
+        // Without a frozen prefix, the keys and values attended to are the call's own: a prefix of width 0.
+        let attended = lt.prefix ?? LayerPrefix(
+            keys: lt.rotK, values: lt.v, lengths: [Int](repeating: 0, count: B), width: 0, kvWidth: config.kvWidth)
+        var (dQ, dK, dV, dPattern, dScores) = attentionBackward(lt, attended, dZ: dZ, B: B, T: T, wantPattern: wantPattern)
         let Tk = T + (lt.prefix?.width ?? 0)
         if let dPattern { keep(.pattern, dPattern, [B, nH, T, Tk]) }
         keep(.attnScores, dScores, [B, nH, T, Tk])
@@ -182,57 +184,6 @@ extension Transformer {
         normBackward(w.ln1, kind: c.norm, x: lt.residPre, stats: lt.ln1Stats, dy: dX, dx: &dResid, rows: N, d: d, dWeight: &dW1, dBias: nil)
         if let dW1 { g.parameters[.block(l, .ln1)] = dW1 }
         keep(.residPre, dResid, [B, T, d])
-    }
-
-    /// Per head: dV += Pᵀ dZ ; dP = dZ Vᵀ ; dS = softmax'(dP) ; dQ = s·dS K ; dK += s·dSᵀ Q.
-    private func attentionBackward(_ lt: LayerTape, dZ: [Float], B: Int, T: Int, wantPattern: Bool)
-        -> ([Float], [Float], [Float], [Float]?, [Float])
-    {
-        let c = config, nH = c.nHeads, dh = c.dHead, group = nH / c.nKVHeads
-        let qW = c.qWidth, kW = c.kvWidth, s = c.attentionScale
-        var dQ = [Float](repeating: 0, count: B * T * qW)
-        var dK = [Float](repeating: 0, count: B * T * kW)
-        var dV = [Float](repeating: 0, count: B * T * kW)
-        var dPattern = [Float](repeating: 0, count: B * nH * T * T)
-        var dScores = [Float](repeating: 0, count: B * nH * T * T)
-        lt.pattern.withUnsafeBufferPointer { P in
-            dZ.withUnsafeBufferPointer { dz in
-                lt.v.withUnsafeBufferPointer { v in
-                    lt.rotQ.withUnsafeBufferPointer { q in
-                        lt.rotK.withUnsafeBufferPointer { k in
-                            dPattern.withUnsafeMutableBufferPointer { dP in
-                                dScores.withUnsafeMutableBufferPointer { dS in
-                                    dQ.withUnsafeMutableBufferPointer { dq in
-                                        dK.withUnsafeMutableBufferPointer { dk in
-                                            dV.withUnsafeMutableBufferPointer { dv in
-                                                for b in 0..<B {
-                                                    for h in 0..<nH {
-                                                        let gi = h / group
-                                                        let p = P.baseAddress! + (b * nH + h) * T * T
-                                                        let dp = dP.baseAddress! + (b * nH + h) * T * T
-                                                        let ds = dS.baseAddress! + (b * nH + h) * T * T
-                                                        let dzh = dz.baseAddress! + b * T * qW + h * dh
-                                                        let vh = v.baseAddress! + b * T * kW + gi * dh
-                                                        let qh = q.baseAddress! + b * T * qW + h * dh
-                                                        let kh = k.baseAddress! + b * T * kW + gi * dh
-                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, a: p, lda: T, b: dzh, ldb: qW, beta: 1, c: dv.baseAddress! + b * T * kW + gi * dh, ldc: kW)
-                                                        BLAS.gemm(transposeB: true, m: T, n: T, k: dh, a: dzh, lda: qW, b: vh, ldb: kW, c: dp, ldc: T)
-                                                        Softmax.rowsBackward(p, dp, ds, rows: T, cols: T)
-                                                        BLAS.gemm(m: T, n: dh, k: T, alpha: s, a: ds, lda: T, b: kh, ldb: kW, c: dq.baseAddress! + b * T * qW + h * dh, ldc: qW)
-                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, alpha: s, a: ds, lda: T, b: qh, ldb: qW, beta: 1, c: dk.baseAddress! + b * T * kW + gi * dh, ldc: kW)
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return (dQ, dK, dV, wantPattern ? dPattern : nil, dScores)
     }
 
     /// dL/dx for `y = x·W + b`, and dL/dW = xᵀ·dy when `want` (handed to `store`).

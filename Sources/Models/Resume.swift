@@ -134,7 +134,7 @@ extension Transformer {
     /// `ln_final.hook_normalized`).
     public func forward(resuming p: FrozenPrefix, hooks: Hooks = Hooks(), recordTape: Bool = false) -> ForwardResult {
         let c = config
-        let B = p.batch, T = p.suffixWidth, N = B * T, d = c.dModel
+        let B = p.batch, T = p.suffixWidth, N = B * T
         var runner = HookRunner(hooks: hooks, lengths: p.suffixLengths, positionOffset: 0)
         var positions = [Int](repeating: 0, count: N)
         for b in 0..<B { for t in 0..<T { positions[b * T + t] = p.prefixLengths[b] + t } }
@@ -145,12 +145,7 @@ extension Transformer {
         for l in p.firstLayer..<c.nLayers {
             runBlock(l, &resid, B: B, T: T, positions: positions, runner: &runner, kvCache: nil, tape: &tape, frozenPrefix: p.layers[l - p.firstLayer])
         }
-        tape?.finalInput = resid
-        let fin = applyNorm(weights.finalNorm, kind: c.norm, epsilon: c.normEpsilon, resid, rows: N, d: d)
-        var normed = fin.y
-        tape?.finalStats = fin.stats
-        runner.visit(HookID(.lnFinalNormalized), &normed, shape: [B, T, d])
-        tape?.finalNormalized = normed
+        _ = finalNormalized(resid, B: B, T: T, runner: &runner, tape: &tape)
         return ForwardResult(logits: Tensor(zeros: [B, 0, c.vocabSize]), cache: runner.cache, lengths: p.suffixLengths, tape: tape)
     }
 
@@ -213,10 +208,11 @@ extension Transformer {
         return z
     }
 
-    /// The attention VJP of a resumed block: frozen keys and values are constants, so dK and dV cover
-    /// only the call's own positions. Per head: dV = P[:, W:]ᵀ dZ ; dP = dZ Vᵀ ; dS = softmax'(dP) ;
+    /// The attention VJP, against frozen-then-own keys and values (`j`; width 0 for an ordinary call,
+    /// whose keys and values are all its own): frozen ones are constants, so dK and dV cover only the
+    /// call's own positions. Per head: dV = P[:, W:]ᵀ dZ ; dP = dZ Vᵀ ; dS = softmax'(dP) ;
     /// dQ = s·dS K ; dK = s·dS[:, W:]ᵀ Q.
-    func prefixAttentionBackward(_ lt: LayerTape, _ j: LayerPrefix, dZ: [Float], B: Int, T: Int, wantPattern: Bool)
+    func attentionBackward(_ lt: LayerTape, _ j: LayerPrefix, dZ: [Float], B: Int, T: Int, wantPattern: Bool)
         -> ([Float], [Float], [Float], [Float]?, [Float])
     {
         let c = config, nH = c.nHeads, dh = c.dHead, group = nH / c.nKVHeads

@@ -149,20 +149,11 @@ public struct Transformer: Sendable {
         }
         if let kvCache { kvCache.count += T }
         if stopAfterLayer != nil && lastLayer < c.nLayers - 1 || request == .none && !recordTape {
-            if stopAfterLayer == nil {
-                let fin = applyNorm(weights.finalNorm, kind: c.norm, epsilon: c.normEpsilon, resid, rows: N, d: d)
-                var y = fin.y
-                runner.visit(HookID(.lnFinalNormalized), &y, shape: [B, T, d])
-            }
+            if stopAfterLayer == nil { _ = finalNormalized(resid, B: B, T: T, runner: &runner, tape: &tape) }
             return ForwardResult(logits: Tensor(zeros: [B, 0, c.vocabSize]), cache: runner.cache, lengths: lengths, tape: nil)
         }
 
-        tape?.finalInput = resid
-        let fin = applyNorm(weights.finalNorm, kind: c.norm, epsilon: c.normEpsilon, resid, rows: N, d: d)
-        var normed = fin.y
-        tape?.finalStats = fin.stats
-        runner.visit(HookID(.lnFinalNormalized), &normed, shape: [B, T, d])
-        tape?.finalNormalized = normed
+        let normed = finalNormalized(resid, B: B, T: T, runner: &runner, tape: &tape)
 
         let rows: [Int]
         switch request {
@@ -174,6 +165,19 @@ public struct Transformer: Sendable {
         let outT = request == .all ? T : (request == .last ? 1 : 0)
         return ForwardResult(
             logits: Tensor(shape: [B, outT, c.vocabSize], data: logits), cache: runner.cache, lengths: lengths, tape: tape)
+    }
+
+    /// The final norm of the residual stream `[B·T, d_model]`, visited as `ln_final.hook_normalized`
+    /// and kept on the tape (its input, statistics and output) for the backward pass.
+    func finalNormalized(_ resid: [Float], B: Int, T: Int, runner: inout HookRunner, tape: inout Tape?) -> [Float] {
+        let c = config
+        let fin = applyNorm(weights.finalNorm, kind: c.norm, epsilon: c.normEpsilon, resid, rows: B * T, d: c.dModel)
+        var normed = fin.y
+        runner.visit(HookID(.lnFinalNormalized), &normed, shape: [B, T, c.dModel])
+        tape?.finalInput = resid
+        tape?.finalStats = fin.stats
+        tape?.finalNormalized = normed
+        return normed
     }
 
     /// Logits for the given rows of the final normalised residual stream.
