@@ -16,12 +16,21 @@ public struct EvaluationReport: Sendable, Codable {
     /// are independent), when requested.
     public var perplexityBefore: Double?
     public var perplexityAfter: Double?
+    /// Sequential runs with perplexity: the canary perplexity after every `checkpointEvery` edits
+    /// (edits applied so far, perplexity), the curve along which sequential editing degrades a model.
+    public var perplexityTrajectory: [PerplexityPoint]?
     /// Seconds to compute each edit (or batch), median.
     public var medianSecondsPerEdit: Double
     public var totalSeconds: Double
     /// Edits or batches that the guards would have rolled back (they are still scored).
     public var guardFailures: [String]
     public var hyperparameters: EditHyperparameters
+}
+
+/// The canary perplexity after some number of sequentially applied edits.
+public struct PerplexityPoint: Sendable, Codable {
+    public var edits: Int
+    public var perplexity: Double
 }
 
 /// Runs edits over CounterFact or zsRE records and scores them as the reference
@@ -33,7 +42,7 @@ public enum Evaluation {
 
     public static func run(
         editor: Editor, requests: [EditRequest], dataset: Dataset, method: EditMethod, batch: Int, sequential: Bool,
-        generationPrompts: Int = 0, perplexity: Bool = false, log: ((String) -> Void)? = nil
+        generationPrompts: Int = 0, perplexity: Bool = false, checkpointEvery: Int? = nil, log: ((String) -> Void)? = nil
     ) throws(EditError) -> EvaluationReport {
         let start = Date()
         guard let encoder = editor.encoder else { throw .unsupported(what: "evaluation", reason: "the session has no tokenizer") }
@@ -63,6 +72,8 @@ public enum Evaluation {
         var times: [Double] = []
         var failures: [String] = []
         var ppls: [Double] = []
+        var trajectory: [PerplexityPoint] = []
+        if let b = pplBefore, sequential { trajectory.append(PerplexityPoint(edits: 0, perplexity: b)) }
         var i = 0
         while i < requests.count {
             let chunk = Array(requests[i..<min(i + batch, requests.count)])
@@ -91,11 +102,22 @@ public enum Evaluation {
             i += batch
             let loss = p.losses.compactMap(\.last).map(\.targetProbability)
             log?(String(format: "%d/%d edited (%.1f s; mean P(target) at the end of the optimisation %.3f)", min(i, requests.count), requests.count, p.seconds, mean(loss)))
+            let done = min(i, requests.count)
+            if sequential, perplexity, !editor.canary.isEmpty, let every = checkpointEvery, every > 0, done < requests.count,
+                done / every > (done - chunk.count) / every {
+                let ppl = try verifier.perplexity(editor.transformer, sequences: editor.canary)
+                trajectory.append(PerplexityPoint(edits: done, perplexity: ppl))
+                log?(String(format: "after %d sequential edits: WikiText perplexity %.3f", done, ppl))
+            }
         }
         if sequential {
             log?("scoring \(requests.count) records after \(requests.count / max(batch, 1)) sequential batches")
             (cfAfter, zAfter) = try scores(editor.transformer, requests)
-            if perplexity && !editor.canary.isEmpty { ppls.append(try verifier.perplexity(editor.transformer, sequences: editor.canary)) }
+            if perplexity && !editor.canary.isEmpty {
+                let ppl = try verifier.perplexity(editor.transformer, sequences: editor.canary)
+                ppls.append(ppl)
+                trajectory.append(PerplexityPoint(edits: requests.count, perplexity: ppl))
+            }
         }
         let sorted = times.sorted()
         let med = sorted.isEmpty ? 0 : (sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
@@ -104,7 +126,8 @@ public enum Evaluation {
             counterFactBefore: dataset == .counterfact ? CounterFactSummary(cfBefore) : nil,
             counterFactAfter: dataset == .counterfact ? CounterFactSummary(cfAfter) : nil,
             zsreBefore: dataset == .zsre ? ZSRESummary(zBefore) : nil, zsreAfter: dataset == .zsre ? ZSRESummary(zAfter) : nil,
-            perplexityBefore: pplBefore, perplexityAfter: ppls.isEmpty ? nil : mean(ppls), medianSecondsPerEdit: med,
+            perplexityBefore: pplBefore, perplexityAfter: ppls.isEmpty ? nil : mean(ppls),
+            perplexityTrajectory: trajectory.count > 1 ? trajectory : nil, medianSecondsPerEdit: med,
             totalSeconds: Date().timeIntervalSince(start), guardFailures: failures, hyperparameters: h)
     }
 }

@@ -23,11 +23,15 @@ struct Eval: ParsableCommand {
     @Flag(help: "Keep every batch, then score all records at the end.") var sequential = false
     @Option(help: "Generation prompts per record for the n-gram entropy GE (0: none).") var generation = 0
     @Flag(help: "Measure the WikiText perplexity canary after each edit.") var perplexity = false
+    @Option(help: "With --sequential and --perplexity: also measure it after every N edits.") var checkpointEvery: Int?
     @Option(help: "A dataset file in the ROME or EasyEdit format (default: the shipped one).") var data: String?
 
     func run() throws {
         guard let ds = Evaluation.Dataset(rawValue: dataset) else { throw ValidationError("dataset must be counterfact or zsre") }
         if method == .rome && batch != 1 { throw ValidationError("ROME edits one request at a time: use --batch 1") }
+        if let n = checkpointEvery, n < 1 || !sequential || !perplexity {
+            throw ValidationError("--checkpoint-every needs a positive count, --sequential and --perplexity")
+        }
         let m = try options.load()
         var requests: [EditRequest] = []
         var skipped: [String] = []
@@ -49,7 +53,7 @@ struct Eval: ParsableCommand {
         let e = try editing.editor(m, persistLedger: false)
         let report = try Evaluation.run(
             editor: e, requests: requests, dataset: ds, method: method, batch: batch, sequential: sequential,
-            generationPrompts: generation, perplexity: perplexity, log: { log($0) })
+            generationPrompts: generation, perplexity: perplexity, checkpointEvery: checkpointEvery, log: { log($0) })
         if options.json { return try printJSON(report) }
         print("\(dataset), \(method.rawValue), \(report.records) records from \(offset), batch \(batch)\(sequential ? ", sequential" : ""), \((m.path as NSString).lastPathComponent)")
         if let b = report.counterFactBefore, let a = report.counterFactAfter {
@@ -63,6 +67,9 @@ struct Eval: ParsableCommand {
             print(String(format: "  after   %8.1f  %14.1f  %11.1f", a.efficacy, a.generalization, a.specificity))
         }
         if let b = report.perplexityBefore, let a = report.perplexityAfter { print(String(format: "  WikiText perplexity %.3f → %.3f", b, a)) }
+        if let t = report.perplexityTrajectory {
+            print("  perplexity after N edits: " + t.map { String(format: "%d: %.2f", $0.edits, $0.perplexity) }.joined(separator: ", "))
+        }
         print(String(format: "  median %.2f s per edit%@, %.0f s in all", report.medianSecondsPerEdit, batch > 1 ? " (batch)" : "", report.totalSeconds))
         if !skipped.isEmpty { print("  \(skipped.count) record(s) skipped as invalid requests") }
         if !report.guardFailures.isEmpty { print("  \(report.guardFailures.count) guard failure(s), e.g. \(report.guardFailures[0])") }
