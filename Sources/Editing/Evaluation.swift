@@ -40,6 +40,24 @@ public struct PerplexityPoint: Sendable, Codable {
 public enum Evaluation {
     public enum Dataset: String, Sendable { case counterfact, zsre }
 
+    /// The per-record scores of `requests` on `t`.
+    static func score(
+        _ verifier: Verifier, _ dataset: Dataset, _ t: Transformer, _ rs: [EditRequest], generationPrompts: Int
+    ) throws(EditError) -> ([CounterFactScores], [ZSREScores]) {
+        switch dataset {
+        case .counterfact:
+            var s = try verifier.counterFact(t, rs)
+            if generationPrompts > 0 {
+                for (i, r) in rs.enumerated() {
+                    let prompts = Array(r.generationPrompts.prefix(generationPrompts))
+                    if !prompts.isEmpty { s[i].ngramEntropy = try verifier.generationEntropy(t, prompts: prompts).entropy }
+                }
+            }
+            return (s, [])
+        case .zsre: return ([], try verifier.zsRE(t, rs))
+        }
+    }
+
     public static func run(
         editor: Editor, requests: [EditRequest], dataset: Dataset, method: EditMethod, batch: Int, sequential: Bool,
         generationPrompts: Int = 0, perplexity: Bool = false, checkpointEvery: Int? = nil, log: ((String) -> Void)? = nil
@@ -50,18 +68,7 @@ public enum Evaluation {
         let h = try editor.hyperparameters(method)
         let base = editor.transformer
         func scores(_ t: Transformer, _ rs: [EditRequest]) throws(EditError) -> ([CounterFactScores], [ZSREScores]) {
-            switch dataset {
-            case .counterfact:
-                var s = try verifier.counterFact(t, rs)
-                if generationPrompts > 0 {
-                    for (i, r) in rs.enumerated() {
-                        let prompts = Array(r.generationPrompts.prefix(generationPrompts))
-                        if !prompts.isEmpty { s[i].ngramEntropy = try verifier.generationEntropy(t, prompts: prompts).entropy }
-                    }
-                }
-                return (s, [])
-            case .zsre: return ([], try verifier.zsRE(t, rs))
-            }
+            try score(verifier, dataset, t, rs, generationPrompts: generationPrompts)
         }
         log?("scoring \(requests.count) records before editing")
         let (cfBefore, zBefore) = try scores(base, requests)
@@ -119,8 +126,7 @@ public enum Evaluation {
                 trajectory.append(PerplexityPoint(edits: requests.count, perplexity: ppl))
             }
         }
-        let sorted = times.sorted()
-        let med = sorted.isEmpty ? 0 : (sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2)
+        let med = median(times)
         return EvaluationReport(
             dataset: dataset.rawValue, method: method, records: requests.count, batch: batch, sequential: sequential,
             counterFactBefore: dataset == .counterfact ? CounterFactSummary(cfBefore) : nil,

@@ -120,6 +120,14 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
         for l in layers where l < 0 || l >= layerCount {
             throw .layerOutOfRange(what: "\(file): \(method.rawValue).layers", layer: l, layers: layerCount)
         }
+        // The edit writes at the subject's last token; only blocks after the edited one carry it to the
+        // positions after the subject, where the target is predicted. At the last block it cannot.
+        if let top = layers.max(), top == layerCount - 1 {
+            throw .malformedHyperparameters(
+                file: file, field: "\(method.rawValue).layers",
+                expected: "layers below the last block (\(layerCount - 1)): an edit there cannot reach the target positions after the subject",
+                found: "\(top)")
+        }
         guard factToken == "subject_last" else {
             throw .malformedHyperparameters(file: file, field: "\(method.rawValue).fact_token", expected: "subject_last", found: factToken)
         }

@@ -144,10 +144,12 @@ public enum MEMIT {
         return b
     }
 
-    /// Computes the MEMIT deltas for a batch (the model is not changed).
+    /// Computes the MEMIT deltas for a batch (the model is not changed). `targets`, when given, are
+    /// the `z` optimisations of `prompts` on this same `transformer` (from an earlier call).
     public static func compute(
         _ transformer: Transformer, prompts: [MemitPrompts], hyperparameters h: EditHyperparameters,
-        statistics: [Int: KeyStatistics], update: LayerUpdate = .memit, log: ((String) -> Void)? = nil
+        statistics: [Int: KeyStatistics], update: LayerUpdate = .memit, targets precomputed: [DeltaOptimization]? = nil,
+        log: ((String) -> Void)? = nil
     ) throws(EditError) -> MemitResult {
         let layers = h.layers.sorted()
         let c = transformer.config
@@ -158,7 +160,10 @@ public enum MEMIT {
         }
         let zLayer = layers.last!
         let t0 = Date()
-        let opts = try targets(transformer, prompts, zLayer: zLayer, hyperparameters: h, log: log)
+        // The z do not depend on λ or on the layer updates: a sweep over λ can pass them in.
+        precondition(precomputed == nil || precomputed!.count == prompts.count, "MEMIT.compute: one target per request")
+        let opts: [DeltaOptimization]
+        if let precomputed { opts = precomputed } else { opts = try targets(transformer, prompts, zLayer: zLayer, hyperparameters: h, log: log) }
         var seconds = (targets: Date().timeIntervalSince(t0), keys: 0.0, solve: 0.0)
         let zs = opts.map(\.target)
         var current = transformer

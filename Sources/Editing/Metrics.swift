@@ -37,6 +37,13 @@ public struct CounterFactScores: Sendable, Equatable, Codable {
 
 func mean(_ xs: [Double]) -> Double { xs.isEmpty ? .nan : xs.reduce(0, +) / Double(xs.count) }
 
+/// The median (the mean of the middle two for an even count; 0 for none).
+public func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    if s.isEmpty { return 0 }
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
 /// The table of the ROME paper (Meng et al. 2022, Table 4 / `experiments/summarize.py`): every
 /// figure is the mean over records of the per-record mean over prompts, in percent.
 public struct CounterFactSummary: Sendable, Equatable, Codable {

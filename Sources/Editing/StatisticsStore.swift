@@ -156,6 +156,8 @@ public struct StatisticsStore: Sendable {
         batchTokens: Int = 4096, progress: StatisticsProgress? = nil, shouldStop: () -> Bool = { false }
     ) throws(EditError) -> (statistics: [Int: KeyStatistics], computed: [Int]) {
         let tf = transformer ?? model.transformer
+        // Sequences no longer than the model's context (the reference uses the model's n_positions).
+        let maxSequenceLength = min(maxSequenceLength, tf.config.contextLength)
         for l in layers where l < 0 || l >= tf.config.nLayers {
             throw .layerOutOfRange(what: "statistics layer", layer: l, layers: tf.config.nLayers)
         }

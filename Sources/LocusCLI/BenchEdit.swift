@@ -52,7 +52,7 @@ struct BenchEdit: ParsableCommand {
         }
         var rome: [Double] = []
         for r in records.prefix(romeEdits) {
-            let p = try e.propose([r], method: .rome)
+            let p = try e.propose([r], method: .rome, log: options.json ? nil : { log($0) })
             rome.append(p.seconds)
             if !options.json { log(String(format: "ROME %@: %.2f s", r.id, p.seconds)) }
         }

@@ -36,7 +36,7 @@ struct EditingOptions: ParsableArguments {
             model: model, ledgerPath: persistLedger ? ledgerPath(for: model) : nil, hyperparameters: try hyperparameterFile(), guards: guards,
             statisticsDirectory: statsDir, statisticsProgress: ProgressBar.statistics())
         if canaryTokens > 0 {
-            e.canary = try CorpusTokens.wikiText(tokenizer: model.tokenizer, tokens: canaryTokens, maxSequenceLength: 256).sequences
+            e.canary = try CorpusTokens.wikiText(tokenizer: model.tokenizer, tokens: canaryTokens, maxSequenceLength: min(256, model.transformer.config.contextLength)).sequences
         }
         return e
     }
@@ -44,6 +44,6 @@ struct EditingOptions: ParsableArguments {
 
 extension CounterFactSummary {
     func row(_ name: String) -> String {
-        String(format: "%-7@ %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f", name, ES, PS, NS, EM, PM, NM, S) + (GE.map { String(format: " %7.1f", $0) } ?? "")
+        name.padding(toLength: 7, withPad: " ", startingAt: 0) + String(format: " %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f", ES, PS, NS, EM, PM, NM, S) + (GE.map { String(format: " %7.1f", $0) } ?? "")
     }
 }

@@ -25,10 +25,17 @@ struct Eval: ParsableCommand {
     @Flag(help: "Measure the WikiText perplexity canary after each edit.") var perplexity = false
     @Option(help: "With --sequential and --perplexity: also measure it after every N edits.") var checkpointEvery: Int?
     @Option(help: "A dataset file in the ROME or EasyEdit format (default: the shipped one).") var data: String?
+    @Option(
+        parsing: .upToNextOption,
+        help: "MEMIT only: evaluate at each of these mom2 weights λ, reusing one z optimisation per batch (a table per λ).")
+    var lambdas: [Double] = []
 
     func run() throws {
         guard let ds = Evaluation.Dataset(rawValue: dataset) else { throw ValidationError("dataset must be counterfact or zsre") }
         if method == .rome && batch != 1 { throw ValidationError("ROME edits one request at a time: use --batch 1") }
+        if !lambdas.isEmpty && (method != .memit || sequential) {
+            throw ValidationError("--lambdas sweeps MEMIT's λ over independent batches: use it with --method memit and without --sequential")
+        }
         if let n = checkpointEvery, n < 1 || !sequential || !perplexity {
             throw ValidationError("--checkpoint-every needs a positive count, --sequential and --perplexity")
         }
@@ -51,10 +58,25 @@ struct Eval: ParsableCommand {
         }
         for s in skipped { log("skipped: \(s)") }
         let e = try editing.editor(m, persistLedger: false)
+        if !lambdas.isEmpty {
+            let reports = try Evaluation.lambdaSweep(
+                editor: e, requests: requests, dataset: ds, lambdas: lambdas, batch: batch, generationPrompts: generation,
+                perplexity: perplexity, log: { log($0) })
+            if options.json { return try printJSON(reports) }
+            for r in reports {
+                print(String(format: "λ = %g", r.hyperparameters.mom2UpdateWeight))
+                printReport(r, model: m, skipped: skipped)
+            }
+            return
+        }
         let report = try Evaluation.run(
             editor: e, requests: requests, dataset: ds, method: method, batch: batch, sequential: sequential,
             generationPrompts: generation, perplexity: perplexity, checkpointEvery: checkpointEvery, log: { log($0) })
         if options.json { return try printJSON(report) }
+        printReport(report, model: m, skipped: skipped)
+    }
+
+    func printReport(_ report: EvaluationReport, model m: LanguageModel, skipped: [String]) {
         print("\(dataset), \(method.rawValue), \(report.records) records from \(offset), batch \(batch)\(sequential ? ", sequential" : ""), \((m.path as NSString).lastPathComponent)")
         if let b = report.counterFactBefore, let a = report.counterFactAfter {
             print("            ES     PS     NS     EM     PM     NM      S" + (a.GE != nil ? "      GE" : ""))

@@ -143,6 +143,14 @@ final class ROMETests: XCTestCase {
         XCTAssertThrowsError(try h.validate(method: .rome, layerCount: 2, file: "h.json")) { e in
             XCTAssertEqual(e as? EditError, .layerOutOfRange(what: "h.json: rome.layers", layer: 7, layers: 2))
         }
+        // The last block is in range but cannot be edited: nothing after it carries the edit to the target.
+        var last = h
+        last.layers = [1]
+        XCTAssertThrowsError(try last.validate(method: .rome, layerCount: 2, file: "h.json")) { e in
+            guard case .malformedHyperparameters(let file, let field, _, let found)? = e as? EditError else { return XCTFail("\(e)") }
+            XCTAssertEqual([file, field, found], ["h.json", "rome.layers", "1"])
+        }
+        XCTAssertNoThrow(try { var ok = h; ok.layers = [0]; try ok.validate(method: .rome, layerCount: 2) }())
         var acc = KeyMomentAccumulator(layers: [2], dimension: tf.config.dMLP)
         XCTAssertThrowsError(try KeyMomentComputation.run(tf, batches: [[[1, 2, 3]]], accumulator: &acc, totalTokens: 3)) { e in
             XCTAssertEqual(e as? EditError, .layerOutOfRange(what: "statistics layers", layer: 2, layers: 2))

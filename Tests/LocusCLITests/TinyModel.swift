@@ -24,8 +24,9 @@ enum TinyModel {
         return tokens
     }
 
-    /// Writes the model to `path`.
-    static func write(to path: String) throws {
+    /// Writes the model to `path`; `contextLength` replaces the golden model's 32 positions (RoPE has
+    /// no learned positions, so any length runs) for tests whose prompts are longer.
+    static func write(to path: String, contextLength: Int? = nil) throws {
         let source = try GGUFFile(path: golden)
         var w = source.writerCopy()
         let tokens = vocabulary()
@@ -36,6 +37,7 @@ enum TinyModel {
         w.set("tokenizer.ggml.token_type", .array(.integers(tokens.indices.map { $0 < 2 ? 3 : 1 }, .int32)))
         w.set("tokenizer.ggml.merges", .array(.strings(merges)))
         w.set("tokenizer.ggml.add_bos_token", .bool(false))
+        if let contextLength { w.set("llama.context_length", .uint(UInt64(contextLength), .uint32)) }
         try withExtendedLifetime(source) { try w.write(to: path) }
     }
 }

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import XCTest
+
+@testable import LocusCLI
+import Locus
+
+/// `locus eval --lambdas` on the tiny model: one z optimisation shared by several λ must give, for
+/// each λ, exactly the table a separate `locus eval` run with that λ gives.
+final class LambdaSweepTests: XCTestCase {
+    var folder = ""
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "locus-sweep-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try TinyModel.write(to: folder + "/tiny.gguf", contextLength: 512)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    /// Hyperparameters for the 2-layer tiny model (block 0: z must sit below the last block; few steps and
+    /// tokens so the test is quick), with MEMIT's λ.
+    func writeHyperparameters(lambda: Double) throws -> String {
+        let memit = """
+            {"layers": [0], "v_num_grad_steps": 4, "v_lr": 0.5, "v_weight_decay": 0.001, "clamp_norm_factor": 0.75,
+             "kl_factor": 0.0625, "mom2_update_weight": \(lambda), "mom2_n_tokens": 3000, "context_template_length_params": [[4, 2]]}
+            """
+        let path = folder + "/hparams-\(lambda).json"
+        try Data("{\"model\": \"tiny\", \"match\": [\"tiny\"], \"source\": \"test\", \"memit\": \(memit)}".utf8)
+            .write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func eval(_ extra: [String], hparams: String) throws -> Data {
+        let args = [
+            "eval", "counterfact", "--model", folder + "/tiny.gguf", "--method", "memit", "--records", "4", "--batch", "2",
+            "--hparams", hparams, "--stats-dir", folder + "/stats", "--canary-tokens", "200", "--perplexity", "--threads", "1", "--json",
+        ] + extra
+        var command = try LocusCommand.parseAsRoot(args)
+        return Data(try captureStandardOutput { try command.run() }.utf8)
+    }
+
+    func testSweepEqualsSeparateRunsAtEachLambda() throws {
+        let lambdas = [0.01, 100.0]
+        let sweep = try JSONDecoder().decode(
+            [EvaluationReport].self, from: eval(["--lambdas"] + lambdas.map { "\($0)" }, hparams: writeHyperparameters(lambda: 1)))
+        XCTAssertEqual(sweep.count, 2)
+        for (lambda, swept) in zip(lambdas, sweep) {
+            let single = try JSONDecoder().decode(EvaluationReport.self, from: eval([], hparams: writeHyperparameters(lambda: lambda)))
+            XCTAssertEqual(swept.hyperparameters.mom2UpdateWeight, lambda)
+            XCTAssertEqual(swept.counterFactBefore, single.counterFactBefore)
+            XCTAssertEqual(swept.counterFactAfter, single.counterFactAfter, "λ \(lambda)")
+            XCTAssertEqual(swept.perplexityAfter, single.perplexityAfter, "λ \(lambda)")
+        }
+        // The two λ must differ somewhere, or the comparison above could not catch a sweep that ignores λ.
+        XCTAssertNotEqual(sweep[0].perplexityAfter, sweep[1].perplexityAfter)
+    }
+
+    func testSweepRefusesSequentialAndOtherMethods() throws {
+        for extra in [["--lambdas", "10", "--sequential"], ["--lambdas", "10", "--method", "rome", "--batch", "1"]] {
+            XCTAssertThrowsError(try { var c = try LocusCommand.parseAsRoot(["eval", "counterfact"] + extra); try c.run() }()) { error in
+                XCTAssertTrue("\(error)".contains("--lambdas"), "\(error)")
+            }
+        }
+    }
+}
