@@ -67,15 +67,11 @@ public struct AlphaEditState: Sendable, Equatable {
         guard let P = projections[layer], var X = previousKeys[layer] else {
             throw .statisticsMismatch(file: "AlphaEdit state", field: "layer \(layer)", expected: "a projection for this layer", found: "none")
         }
-        var kt = [Float](repeating: 0, count: n * F)  // Kᵀ, n × F
-        for i in 0..<n { for j in 0..<F { kt[i * F + j] = keys[i][j] } }
+        Self.accumulate(&X, keys: keys, dimension: F)  // X = K Kᵀ + C_prev
+        let kt = keys.flatMap { $0 }  // Kᵀ, n × F row-major
         var M = [Float](repeating: 0, count: F * F)
         var PK = [Float](repeating: 0, count: F * n)
         kt.withUnsafeBufferPointer { k in
-            X.withUnsafeMutableBufferPointer { x in
-                // X = K Kᵀ + C_prev
-                BLAS.gemm(transposeA: true, m: F, n: F, k: n, a: k.baseAddress!, lda: F, b: k.baseAddress!, ldb: F, beta: 1, c: x.baseAddress!, ldc: F)
-            }
             P.withUnsafeBufferPointer { p in
                 // P K = P (Kᵀ)ᵀ
                 PK.withUnsafeMutableBufferPointer { pk in
@@ -118,8 +114,7 @@ public struct AlphaEditState: Sendable, Equatable {
     static func accumulate(_ X: inout [Float], keys ks: [[Float]], dimension F: Int) {
         let n = ks.count
         guard n > 0 else { return }
-        var kt = [Float](repeating: 0, count: n * F)
-        for i in 0..<n { for j in 0..<F { kt[i * F + j] = ks[i][j] } }
+        let kt = ks.flatMap { $0 }  // Kᵀ, n × F row-major
         kt.withUnsafeBufferPointer { k in
             X.withUnsafeMutableBufferPointer { x in
                 BLAS.gemm(transposeA: true, m: F, n: F, k: n, a: k.baseAddress!, lda: F, b: k.baseAddress!, ldb: F, beta: 1, c: x.baseAddress!, ldc: F)

@@ -123,8 +123,7 @@ public enum MEMIT {
     public static func adjustedKeys(_ keys: [[Float]], statistics: KeyStatistics, lambda: Double) throws(EditError) -> [Double] {
         let F = statistics.dimension, n = keys.count
         var a = statistics.moment.map { $0 * lambda }
-        var kt = [Double](repeating: 0, count: n * F)  // Kᵀ: n × F
-        for i in 0..<n { for j in 0..<F { kt[i * F + j] = Double(keys[i][j]) } }
+        let kt = keys.flatMap { $0 }.map(Double.init)  // Kᵀ: n × F row-major
         kt.withUnsafeBufferPointer { k in
             a.withUnsafeMutableBufferPointer { c in
                 BLAS.syrkTransposed(n: F, k: n, a: k.baseAddress!, lda: F, beta: 1, c: c.baseAddress!, ldc: F)
