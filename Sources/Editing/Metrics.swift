@@ -110,8 +110,8 @@ public struct Verifier: Sendable {
 
     /// CounterFact scores of many requests at once (prompts are batched across requests).
     public func counterFact(_ transformer: Transformer, _ requests: [EditRequest]) throws(EditError) -> [CounterFactScores] {
-        var sequences: [[Int]] = []
-        var starts: [Int] = []
+        var prompts: [[Int]] = []
+        var continuations: [[[Int]]] = []
         var layout: [(Int, Int, Int)] = []  // (request, group, count)
         for (ri, r) in requests.enumerated() {
             guard let tTrue = r.targetTrue else {
@@ -119,23 +119,20 @@ public struct Verifier: Sendable {
             }
             let groups = [[r.filledPrompt], r.paraphrases, r.neighbours]
             let new = encoder.target(r.targetNew), old = encoder.target(tTrue)
-            for (g, prompts) in groups.enumerated() {
-                for p in prompts {
-                    let ids = encoder.prompt(p)
-                    sequences.append(ids + new)
-                    starts.append(ids.count)
-                    sequences.append(ids + old)
-                    starts.append(ids.count)
+            for (g, ps) in groups.enumerated() {
+                for p in ps {
+                    prompts.append(encoder.prompt(p))
+                    continuations.append([new, old])
                 }
-                layout.append((ri, g, prompts.count))
+                layout.append((ri, g, ps.count))
             }
         }
-        let scored = try ReadOut.score(transformer, sequences: sequences, starts: starts)
+        let scored = try ReadOut.scoreContinuations(transformer, prompts: prompts, continuations: continuations)
         var out = requests.map { _ in CounterFactScores(rewrite: [], paraphrase: [], neighbourhood: []) }
         var k = 0
         for (ri, g, n) in layout {
             for _ in 0..<n {
-                let a = scored[k], b = scored[k + 1]
+                let a = scored[k][0], b = scored[k][1]
                 let pair = TargetPair(
                     newNLL: -mean(a.map { Double($0.logProbability) }), trueNLL: -mean(b.map { Double($0.logProbability) }))
                 switch g {
@@ -143,7 +140,7 @@ public struct Verifier: Sendable {
                 case 1: out[ri].paraphrase.append(pair)
                 default: out[ri].neighbourhood.append(pair)
                 }
-                k += 2
+                k += 1
             }
         }
         return out

@@ -94,14 +94,76 @@ extension ReadOut {
                 for (b, s) in chunk.enumerated() {
                     var scored: [ScoredToken] = []
                     for t in chunkStarts[b]..<s.count {
-                        let row = lp.baseAddress! + k * V
-                        let ls = ReadOut.logSoftmax(row, count: V)
-                        var best = 0
-                        for v in 1..<V where row[v] > row[best] { best = v }
-                        scored.append(ScoredToken(logProbability: ls[s[t]], isArgmax: best == s[t]))
+                        scored.append(scoredToken(lp.baseAddress! + k * V, count: V, token: s[t]))
                         k += 1
                     }
                     out[members[b]] = scored
+                }
+            }
+            i += batchSize
+        }
+        return out
+    }
+
+    /// `token`'s log-probability under a row of logits, and whether it is the row's top token.
+    static func scoredToken(_ row: UnsafePointer<Float>, count V: Int, token: Int) -> ScoredToken {
+        let ls = logSoftmax(row, count: V)
+        var best = 0
+        for v in 1..<V where row[v] > row[best] { best = v }
+        return ScoredToken(logProbability: ls[token], isArgmax: best == token)
+    }
+
+    /// For each prompt, scores each of its continuations (`continuations[p][c]`, token `j` given the
+    /// prompt and the continuation's tokens before it), as `score` would score `prompt + continuation`.
+    /// Each prompt is run once: all but its last token are frozen (`freezePrefix` from block 0) and
+    /// every continuation resumes from there, so the two targets of a CounterFact prompt cost the
+    /// prompt once instead of twice. Prompts are batched by length; results come back in order.
+    static func scoreContinuations(
+        _ transformer: Transformer, prompts: [[Int]], continuations: [[[Int]]], batchSize: Int = 32
+    ) throws(EditError) -> [[[ScoredToken]]] {
+        precondition(prompts.count == continuations.count, "scoreContinuations: continuations per prompt")
+        let V = transformer.config.vocabSize, context = transformer.config.contextLength
+        for (i, p) in prompts.enumerated() {
+            guard !p.isEmpty else { throw .forward(what: "scoring prompt \(i)", reason: "the prompt has no tokens") }
+            for c in continuations[i] {
+                guard !c.isEmpty else { throw .forward(what: "scoring prompt \(i)", reason: "a continuation has no tokens") }
+                guard p.count + c.count <= context else {
+                    throw .forward(
+                        what: "scoring prompt \(i)", reason: "prompt and continuation have \(p.count + c.count) tokens, more than the model's context of \(context)")
+                }
+            }
+        }
+        var out = continuations.map { [[ScoredToken]](repeating: [], count: $0.count) }
+        let order = prompts.indices.sorted { (prompts[$0].count, $0) < (prompts[$1].count, $1) }
+        var i = 0
+        while i < order.count {
+            let members = Array(order[i..<min(i + batchSize, order.count)])
+            let frozen: FrozenPrefix
+            do {
+                frozen = try transformer.freezePrefix(members.map { prompts[$0] }, prefixLengths: members.map { prompts[$0].count - 1 }, firstLayer: 0).prefix
+            } catch {
+                throw .forward(what: "scoring \(members.count) prompts", reason: error.description)
+            }
+            // Every continuation of every prompt of this batch in one resumed call: each resumes with
+            // its prompt's last token (whose output predicts the continuation's first token) and itself.
+            var pairs: [(b: Int, c: Int)] = []
+            for (b, m) in members.enumerated() { for c in continuations[m].indices { pairs.append((b, c)) } }
+            let suffixes = pairs.map { [prompts[members[$0.b]].last!] + continuations[members[$0.b]][$0.c] }
+            let resumed = transformer.continuing(frozen.selecting(pairs.map(\.b)), with: suffixes)
+            let r = transformer.forward(resuming: resumed, hooks: Hooks(capture: [HookID(.lnFinalNormalized)]))
+            let Ts = resumed.suffixWidth
+            var rows: [Int] = []
+            for (q, s) in suffixes.enumerated() { for t in 0..<(s.count - 1) { rows.append(q * Ts + t) } }
+            let logits = ReadOut.logits(transformer, normalized: r.cache[HookID(.lnFinalNormalized)]!, rows: rows)
+            var k = 0
+            logits.withUnsafeBufferPointer { lp in
+                for (q, s) in suffixes.enumerated() {
+                    var scored: [ScoredToken] = []
+                    for t in 1..<s.count {
+                        scored.append(scoredToken(lp.baseAddress! + k * V, count: V, token: s[t]))
+                        k += 1
+                    }
+                    out[members[pairs[q].b]][pairs[q].c] = scored
                 }
             }
             i += batchSize

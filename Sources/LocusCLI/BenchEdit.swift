@@ -6,13 +6,17 @@ import Locus
 struct BenchEdit: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "edit",
-        abstract: "Seconds per ROME edit, MEMIT batch and covariance run, with peak memory.")
+        abstract: "Seconds per ROME edit, MEMIT batch, covariance run and CounterFact scoring, with peak memory.")
 
     @OptionGroup var options: ModelOptions
     @Option(name: .customLong("rome-edits"), help: "CounterFact records to time ROME on (median reported).") var romeEdits = 5
     @Option(name: .customLong("memit"), parsing: .upToNextOption, help: "MEMIT batch sizes to time.") var memit: [Int] = []
     @Option(name: .customLong("covariance-tokens"), help: "Tokens for the covariance timing (0: skip).") var covarianceTokens = 100_000
     @Option(name: .customLong("covariance-layers"), parsing: .upToNextOption, help: "Layers for the covariance timing.") var covarianceLayers = [4, 5, 6, 7, 8]
+    @Option(
+        name: .customLong("score-records"),
+        help: "CounterFact records to time scoring on (ES/PS/NS prompts, both targets: what eval runs before and after each batch; 0: skip).")
+    var scoreRecords = 100
 
     struct Report: Encodable {
         let model: String
@@ -25,6 +29,8 @@ struct BenchEdit: ParsableCommand {
         let covarianceSeconds: Double?
         let covarianceTokens: Int
         let covarianceLayers: [Int]
+        let scoringSeconds: Double?
+        let scoringRecords: Int
         let peakResidentMiB: Double
     }
 
@@ -44,7 +50,14 @@ struct BenchEdit: ParsableCommand {
             if !options.json { log(String(format: "covariance %d tokens, layers %@: %.1f s", covarianceTokens, "\(covarianceLayers)", cov!)) }
         }
         let e = try Editor(model: m, ledgerPath: nil, statisticsDirectory: nil)
-        let records = try Datasets.counterFact().prefix(max(romeEdits, memit.max() ?? 0)).map { try EditRequest(counterFact: $0) }
+        let records = try Datasets.counterFact().prefix(max(romeEdits, memit.max() ?? 0, scoreRecords)).map { try EditRequest(counterFact: $0) }
+        var scoring: Double?
+        if scoreRecords > 0, let enc = e.encoder {
+            let s = Date()
+            _ = try Verifier(encoder: enc).counterFact(e.transformer, Array(records.prefix(scoreRecords)))
+            scoring = Date().timeIntervalSince(s)
+            if !options.json { log(String(format: "CounterFact scoring, %d records: %.1f s", scoreRecords, scoring!)) }
+        }
         // Statistics and context templates are made once per session; time them apart from the edits.
         if romeEdits > 0 {
             _ = try e.statistics(layers: e.hyperparameters[.rome]!.layers, tokens: e.hyperparameters[.rome]!.mom2Tokens)
@@ -69,12 +82,14 @@ struct BenchEdit: ParsableCommand {
             model: (m.path as NSString).lastPathComponent, threads: BLAS.threads, blasCore: BLAS.coreName, load: load,
             romeMedianSecondsPerEdit: rome.isEmpty ? nil : (median(rome) * 100).rounded() / 100, romeSeconds: rome.map { ($0 * 100).rounded() / 100 },
             memitSeconds: memitTimes, covarianceSeconds: cov.map { ($0 * 10).rounded() / 10 }, covarianceTokens: covarianceTokens,
-            covarianceLayers: covarianceLayers, peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10)
+            covarianceLayers: covarianceLayers, scoringSeconds: scoring.map { ($0 * 10).rounded() / 10 }, scoringRecords: scoreRecords,
+            peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10)
         if options.json { return try printJSON(r) }
         print("model \(r.model), \(r.threads) threads, OpenBLAS core \(r.blasCore), load average \(r.load)")
         if let c = r.covarianceSeconds { print("covariance \(covarianceTokens) tokens, layers \(covarianceLayers): \(c) s") }
         if let med = r.romeMedianSecondsPerEdit { print("ROME median \(med) s per edit over \(rome.count) edits \(r.romeSeconds)") }
         for (k, v) in memitTimes.sorted(by: { Int($0.key)! < Int($1.key)! }) { print("MEMIT \(k) edits: \(v) s") }
+        if let s = r.scoringSeconds { print("CounterFact scoring \(scoreRecords) records: \(s) s") }
         print("peak resident \(r.peakResidentMiB) MiB")
     }
 }

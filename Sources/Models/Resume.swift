@@ -127,6 +127,36 @@ extension Transformer {
         )
     }
 
+    /// The frozen prefixes of `p` continued by other tokens: sequence `b` resumes at position
+    /// `p.prefixLengths[b]` with `suffixes[b]` instead of the tokens it was frozen with. Only for a
+    /// prefix frozen from block 0, where the residual entering the first recomputed block is just
+    /// the embedding (plus the position embedding) of the new tokens. This is how several
+    /// continuations of one prompt are scored for the price of the prompt once.
+    public func continuing(_ p: FrozenPrefix, with suffixes: [[Int]]) -> FrozenPrefix {
+        precondition(p.firstLayer == 0, "continuing: the prefix must be frozen from block 0")
+        precondition(suffixes.count == p.batch && suffixes.allSatisfy { !$0.isEmpty }, "continuing: one non-empty suffix per sequence")
+        let d = config.dModel, B = p.batch
+        let Ts = suffixes.map(\.count).max()!
+        var resid = [Float](repeating: 0, count: B * Ts * d)
+        weights.embedding.withUnsafeBufferPointer { e in
+            resid.withUnsafeMutableBufferPointer { r in
+                for b in 0..<B {
+                    for (t, tok) in suffixes[b].enumerated() {
+                        let dst = r.baseAddress! + (b * Ts + t) * d
+                        embedToken(tok, from: e.baseAddress!, into: dst)
+                        if let pe = weights.positionEmbedding {
+                            let pos = p.prefixLengths[b] + t
+                            for i in 0..<d { dst[i] += pe[pos * d + i] }
+                        }
+                    }
+                }
+            }
+        }
+        return FrozenPrefix(
+            firstLayer: 0, prefixLengths: p.prefixLengths, suffixLengths: suffixes.map(\.count), suffixWidth: Ts, layers: p.layers,
+            residual: resid)
+    }
+
     /// Blocks `firstLayer...` on the positions after each frozen prefix only. Hook tensors are
     /// `[B, suffixWidth, ...]` (row `t` of sequence `b` is position `prefixLengths[b] + t`; attention
     /// tensors have `prefixWidth + suffixWidth` key columns, frozen keys first); the first hook point

@@ -94,6 +94,16 @@ public struct Transformer: Sendable {
     ///   - kvCache: for incremental decoding of a single sequence; keys and values are appended.
     ///   - recordTape: keep what `backward` needs.
     ///   - stopAfterLayer: run only blocks `0...stopAfterLayer` (no logits); for statistics that need early layers.
+    /// Row `token` of the embedding (scaled by the architecture's embedding scale) into `dst`.
+    func embedToken(_ token: Int, from embedding: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+        let d = config.dModel
+        if config.embeddingScale == 1 {
+            dst.update(from: embedding + token * d, count: d)
+        } else {
+            for i in 0..<d { dst[i] = embedding[token * d + i] * config.embeddingScale }
+        }
+    }
+
     public func forward(
         _ batch: [[Int]], hooks: Hooks = Hooks(), logits request: LogitsRequest = .all, kvCache: KVCache? = nil,
         recordTape: Bool = false, stopAfterLayer: Int? = nil
@@ -121,14 +131,7 @@ public struct Transformer: Sendable {
             resid.withUnsafeMutableBufferPointer { r in
                 for b in 0..<B {
                     for t in 0..<T {
-                        let tok = t < batch[b].count ? batch[b][t] : 0
-                        let src = e.baseAddress! + tok * d
-                        let dst = r.baseAddress! + (b * T + t) * d
-                        if c.embeddingScale == 1 {
-                            dst.update(from: src, count: d)
-                        } else {
-                            for i in 0..<d { dst[i] = src[i] * c.embeddingScale }
-                        }
+                        embedToken(t < batch[b].count ? batch[b][t] : 0, from: e.baseAddress!, into: r.baseAddress! + (b * T + t) * d)
                     }
                 }
             }
