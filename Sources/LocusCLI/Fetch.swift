@@ -8,6 +8,13 @@ struct Fetch: ParsableCommand {
 
     @Argument(help: "smollm2, gemma3 or all")
     var names: [String] = ["smollm2"]
+    @Flag(help: "Print JSON (name, path, SHA-256 of each model file) instead of paths.") var json = false
+
+    struct Fetched: Encodable {
+        let name: String
+        let path: String
+        let sha256: String
+    }
 
     func run() throws {
         let cache = ModelCache()
@@ -17,9 +24,12 @@ struct Fetch: ParsableCommand {
             }
             return m
         }
+        var fetched: [Fetched] = []
         for m in wanted {
             let p = try cache.fetch(m, log: log)
-            print(p)
+            if !json { print(p) }
+            fetched.append(Fetched(name: m.name, path: p, sha256: m.sha256))
         }
+        if json { try printJSON(fetched) }
     }
 }
