@@ -22,7 +22,8 @@ public struct EvaluationReport: Sendable, Codable {
     /// Seconds to compute each edit (or batch), median.
     public var medianSecondsPerEdit: Double
     public var totalSeconds: Double
-    /// Edits or batches that the guards would have rolled back (they are still scored).
+    /// Edits or batches that the guards would have rolled back (they are still scored), and batches
+    /// whose update could not be computed ("not edited": scored unedited, so they count as failures).
     public var guardFailures: [String]
     public var hyperparameters: EditHyperparameters
 }
@@ -84,7 +85,33 @@ public enum Evaluation {
         var i = 0
         while i < requests.count {
             let chunk = Array(requests[i..<min(i + batch, requests.count)])
-            let p = try editor.propose(chunk, method: method, log: batch > MEMIT.optimisationBatch ? log : nil)
+            i += batch
+            let done = min(i, requests.count)
+            defer {
+                // Sequential runs: the canary after every `checkpointEvery` edits (whether or not this batch took).
+                if sequential, perplexity, !editor.canary.isEmpty, let every = checkpointEvery, every > 0, done < requests.count,
+                    done / every > (done - chunk.count) / every, let ppl = try? verifier.perplexity(editor.transformer, sequences: editor.canary) {
+                    trajectory.append(PerplexityPoint(edits: done, perplexity: ppl))
+                    log?(String(format: "after %d sequential edits: WikiText perplexity %.3f", done, ppl))
+                }
+            }
+            let p: EditProposal
+            do {
+                p = try editor.propose(chunk, method: method, log: batch > MEMIT.optimisationBatch ? log : nil)
+            } catch {
+                // A batch whose update cannot be computed (non-finite v*, a singular solve: what a model
+                // degraded by many sequential edits can come to) is recorded and left unedited; its
+                // records are scored as they are, so they count as failed edits, and the run goes on.
+                failures.append("\(chunk.first!.id)…: not edited: \(error)")
+                log?("\(chunk.first!.id)…: not edited: \(error)")
+                if !sequential {
+                    let (c, z) = try scores(editor.transformer, chunk)
+                    cfAfter += c
+                    zAfter += z
+                    if perplexity && !editor.canary.isEmpty { ppls.append(try verifier.perplexity(editor.transformer, sequences: editor.canary)) }
+                }
+                continue
+            }
             times.append(p.seconds)
             let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
             failures += f.map { "\(chunk.first!.id)…: \($0)" }
@@ -106,16 +133,8 @@ public enum Evaluation {
                 zAfter += z
                 if perplexity && !editor.canary.isEmpty { ppls.append(try verifier.perplexity(edited, sequences: editor.canary)) }
             }
-            i += batch
             let loss = p.losses.compactMap(\.last).map(\.targetProbability)
-            log?(String(format: "%d/%d edited (%.1f s; mean P(target) at the end of the optimisation %.3f)", min(i, requests.count), requests.count, p.seconds, mean(loss)))
-            let done = min(i, requests.count)
-            if sequential, perplexity, !editor.canary.isEmpty, let every = checkpointEvery, every > 0, done < requests.count,
-                done / every > (done - chunk.count) / every {
-                let ppl = try verifier.perplexity(editor.transformer, sequences: editor.canary)
-                trajectory.append(PerplexityPoint(edits: done, perplexity: ppl))
-                log?(String(format: "after %d sequential edits: WikiText perplexity %.3f", done, ppl))
-            }
+            log?(String(format: "%d/%d edited (%.1f s; mean P(target) at the end of the optimisation %.3f)", done, requests.count, p.seconds, mean(loss)))
         }
         if sequential {
             log?("scoring \(requests.count) records after \(requests.count / max(batch, 1)) sequential batches")

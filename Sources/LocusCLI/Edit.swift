@@ -47,7 +47,7 @@ struct Edit: ParsableCommand {
             print(line)
         }
         if let b = o.counterFactBefore, let a = o.counterFactAfter, !b.isEmpty {
-            print("          ES     PS     NS     EM     PM     NM      S")
+            print("  " + CounterFactSummary.header(withGE: false))
             print("  " + CounterFactSummary(b).row("before"))
             print("  " + CounterFactSummary(a).row("after"))
         }

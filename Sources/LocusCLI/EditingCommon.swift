@@ -43,7 +43,13 @@ struct EditingOptions: ParsableArguments {
 }
 
 extension CounterFactSummary {
+    /// The column names, aligned with `row`.
+    static func header(withGE: Bool) -> String {
+        let names = ["ES", "PS", "NS", "EM", "PM", "NM", "S"] + (withGE ? ["GE"] : [])
+        return String(repeating: " ", count: 8) + names.map { String(repeating: " ", count: ($0 == "GE" ? 8 : 7) - $0.count) + $0 }.joined()
+    }
+
     func row(_ name: String) -> String {
-        name.padding(toLength: 7, withPad: " ", startingAt: 0) + String(format: " %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f", ES, PS, NS, EM, PM, NM, S) + (GE.map { String(format: " %7.1f", $0) } ?? "")
+        name.padding(toLength: 8, withPad: " ", startingAt: 0) + String(format: " %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f %6.1f", ES, PS, NS, EM, PM, NM, S) + (GE.map { String(format: " %7.1f", $0) } ?? "")
     }
 }

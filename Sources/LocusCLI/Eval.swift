@@ -79,7 +79,7 @@ struct Eval: ParsableCommand {
     func printReport(_ report: EvaluationReport, model m: LanguageModel, skipped: [String]) {
         print("\(dataset), \(method.rawValue), \(report.records) records from \(offset), batch \(batch)\(sequential ? ", sequential" : ""), \((m.path as NSString).lastPathComponent)")
         if let b = report.counterFactBefore, let a = report.counterFactAfter {
-            print("            ES     PS     NS     EM     PM     NM      S" + (a.GE != nil ? "      GE" : ""))
+            print("  " + CounterFactSummary.header(withGE: a.GE != nil))
             print("  " + b.row("before"))
             print("  " + a.row("after"))
         }
@@ -94,6 +94,9 @@ struct Eval: ParsableCommand {
         }
         print(String(format: "  median %.2f s per edit%@, %.0f s in all", report.medianSecondsPerEdit, batch > 1 ? " (batch)" : "", report.totalSeconds))
         if !skipped.isEmpty { print("  \(skipped.count) record(s) skipped as invalid requests") }
-        if !report.guardFailures.isEmpty { print("  \(report.guardFailures.count) guard failure(s), e.g. \(report.guardFailures[0])") }
+        let notEdited = report.guardFailures.filter { $0.contains(": not edited: ") }
+        let guarded = report.guardFailures.filter { !$0.contains(": not edited: ") }
+        if !notEdited.isEmpty { print("  \(notEdited.count) batch(es) not edited (scored as they were), e.g. \(notEdited[0])") }
+        if !guarded.isEmpty { print("  \(guarded.count) guard failure(s), e.g. \(guarded[0])") }
     }
 }

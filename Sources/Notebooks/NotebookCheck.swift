@@ -30,7 +30,8 @@ public struct NotebookCheck {
         return diffs
     }
 
-    /// True when the texts are equal after replacing numbers, and the numbers agree within tolerance.
+    /// True when the texts are equal after replacing numbers (and up to the width of runs of spaces),
+    /// and the numbers agree within tolerance.
     public func matches(_ expected: String, _ actual: String) -> Bool {
         let (se, ne) = Self.split(expected), (sa, na) = Self.split(actual)
         guard se == sa, ne.count == na.count else { return false }
@@ -42,7 +43,10 @@ public struct NotebookCheck {
     /// Durations and rates ("86.8 s", "12 ms", "540 tok/s"): run time, which a check ignores.
     static let duration = try! NSRegularExpression(pattern: #"[-+]?(?:\d+\.\d*|\.\d+|\d+)\s?(?:s|ms|seconds|tok/s)\b"#)
 
-    /// The text with numbers replaced by a marker, and the numbers (durations are dropped).
+    static let spaces = try! NSRegularExpression(pattern: #"[ \t]+"#)
+
+    /// The text with numbers replaced by a marker and runs of spaces by one space, and the numbers
+    /// (durations are dropped).
     static func split(_ s: String) -> (String, [Double]) {
         let s = duration.stringByReplacingMatches(in: s, range: NSRange(location: 0, length: (s as NSString).length), withTemplate: "<time>")
         let ns = s as NSString
@@ -55,6 +59,8 @@ public struct NotebookCheck {
             last = m.range.location + m.range.length
         }
         skeleton += ns.substring(from: last)
+        // Runs of spaces are column alignment, not content: a table re-aligned still matches.
+        skeleton = spaces.stringByReplacingMatches(in: skeleton, range: NSRange(location: 0, length: (skeleton as NSString).length), withTemplate: " ")
         return (skeleton, numbers)
     }
 }

@@ -106,6 +106,9 @@ final class NotebookTests: XCTestCase {
         XCTAssertFalse(check.matches("top: Paris 0.7", "top: Rome 0.7"), "text outside numbers must match exactly")
         XCTAssertTrue(check.matches("applied in 86.8 s, 540 tok/s, 12 ms", "applied in 70.1 s, 611.5 tok/s, 9 ms"), "run time is ignored")
         XCTAssertFalse(check.matches("ES 100.0 in 86.8 s", "ES 90.0 in 86.8 s"))
+        XCTAssertTrue(check.matches("      ES\n  before   20.0", "        ES\n  before     20.0"), "column alignment is not content")
+        XCTAssertFalse(check.matches("a b", "ab"), "a space removed is a change")
+        XCTAssertFalse(check.matches("a\nb", "a b"), "lines are content")
     }
 
     func testArgumentSplittingAndVariables() throws {
