@@ -75,6 +75,23 @@ public enum BLAS {
         c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
         guard n > 0, k > 0 else { return }
+        let parts = partsFor(work: n * n * k / 2, along: k)
+        if parts > 1 {
+            // Split the rows of A (the summed-over dimension): slice 0 updates C, the others write
+            // scratch matrices that are added to C's upper triangle afterwards.
+            let scratch = UnsafeMutablePointer<Double>.allocate(capacity: (parts - 1) * n * n)
+            defer { scratch.deallocate() }
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let r0 = k * p / parts, r1 = k * (p + 1) / parts
+                let (out, ld, b) = p == 0 ? (c, ldc, beta) : (scratch + (p - 1) * n * n, n, 0.0)
+                cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(r1 - r0), alpha, a + r0 * lda, Int32(lda), b, out, Int32(ld))
+            }
+            for p in 1..<parts {
+                let s = scratch + (p - 1) * n * n
+                for i in 0..<n { for j in i..<n { c[i * ldc + j] += s[i * n + j] } }
+            }
+            return
+        }
         cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
     }
 

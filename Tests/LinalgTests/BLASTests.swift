@@ -63,6 +63,23 @@ final class BLASTests: XCTestCase {
                 : naiveMatmul(a, x, m: rows, n: 1, k: cols, ta: false, tb: false)
             for i in 0..<y.count { XCTAssertEqual(y[i], want[i], accuracy: 1e-4) }
         }
+        // syrk split over the summed rows: the upper triangle of beta·C + AᵀA, the lower left alone.
+        for (n, k, beta) in [(7, 100, 1.0), (33, 64, 0.5), (5, 48, 0.0)] {
+            let a = (0..<(k * n)).map { _ in Double.random(in: -1...1, using: &rng) }
+            let c0 = (0..<(n * n)).map { _ in Double.random(in: -1...1, using: &rng) }
+            var c = c0
+            BLAS.syrkTransposed(n: n, k: k, a: a, lda: n, beta: beta, c: &c, ldc: n)
+            for i in 0..<n {
+                for j in 0..<n {
+                    var want = c0[i * n + j]
+                    if j >= i {
+                        want *= beta
+                        for r in 0..<k { want += a[r * n + i] * a[r * n + j] }
+                    }
+                    XCTAssertEqual(c[i * n + j], want, accuracy: 1e-10, "syrk n\(n) k\(k) beta\(beta) (\(i), \(j))")
+                }
+            }
+        }
     }
 
     func testGemvMatchesGemm() {
