@@ -137,7 +137,9 @@ extension ReadOut {
         let order = prompts.indices.sorted { (prompts[$0].count, $0) < (prompts[$1].count, $1) }
         var i = 0
         while i < order.count {
-            let members = Array(order[i..<min(i + batchSize, order.count)])
+            let members = Array(order[i..<min(i + batchSize, order.count)].filter { !continuations[$0].isEmpty })
+            i += batchSize
+            if members.isEmpty { continue }
             let frozen: FrozenPrefix
             do {
                 frozen = try transformer.freezePrefix(members.map { prompts[$0] }, prefixLengths: members.map { prompts[$0].count - 1 }, firstLayer: 0).prefix
@@ -166,7 +168,6 @@ extension ReadOut {
                     out[members[pairs[q].b]][pairs[q].c] = scored
                 }
             }
-            i += batchSize
         }
         return out
     }

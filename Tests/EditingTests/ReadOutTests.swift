@@ -21,7 +21,12 @@ final class ReadOutTests: XCTestCase {
                     Fixtures.sequences(count: 1, length: 1 + (i + c) % 4, vocabulary: V, seed: UInt64(100 + 7 * i + c))[0]
                 })
             }
+            // Prompts without continuations score nothing; sorted by length, these five fill the third
+            // batch of 3 partly and the last one wholly.
+            prompts += Fixtures.sequences(count: 5, length: 10, vocabulary: V, seed: 99)
+            continuations += [[[Int]]](repeating: [], count: 5)
             let shared = try ReadOut.scoreContinuations(tf, prompts: prompts, continuations: continuations, batchSize: 3)
+            XCTAssertEqual(shared.suffix(5).map(\.count), [0, 0, 0, 0, 0])
             var whole: [[Int]] = [], starts: [Int] = []
             for (p, cs) in zip(prompts, continuations) {
                 for c in cs {
