@@ -138,6 +138,7 @@ public enum ROME {
         let (delta, den, rel) = try rankOneUpdate(
             layer: layer, w: transformer.weights.blocks[layer].wOut, kStar: kStar, kPrompt: ks[0], vStar: vStar,
             statistics: h.mom2Adjustment ? statistics : nil)
+        guard delta.isFinite else { throw .nonFinite(what: "the ROME update of layer \(layer)") }
         return RomeResult(
             delta: delta, kStar: kStar, kPrompt: ks[0], vStar: vStar, denominator: den, relativeDenominator: rel, optimisation: opt)
     }

@@ -65,7 +65,8 @@ public struct WeightDelta: Sendable, Equatable {
         return max(t, 0).squareRoot()
     }
 
-    public var isFinite: Bool { left.allSatisfy(\.isFinite) && right.allSatisfy(\.isFinite) }
+    /// Finite factors whose product is finite too (huge factors can overflow in `ΔW` or its norm).
+    public var isFinite: Bool { left.allSatisfy(\.isFinite) && right.allSatisfy(\.isFinite) && frobeniusNorm.isFinite }
 }
 
 extension Transformer {

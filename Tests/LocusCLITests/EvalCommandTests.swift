@@ -5,9 +5,10 @@ import XCTest
 @testable import LocusCLI
 import Locus
 
-/// `locus eval --lambdas` on the tiny model: one z optimisation shared by several λ must give, for
-/// each λ, exactly the table a separate `locus eval` run with that λ gives.
-final class LambdaSweepTests: XCTestCase {
+/// `locus eval` on the tiny model, through the CLI's own command code: the λ sweep (one z optimisation
+/// shared by several λ must give, for each λ, exactly the table a separate run with that λ gives), and
+/// a run whose batches cannot be edited.
+final class EvalCommandTests: XCTestCase {
     var folder = ""
 
     override func setUpWithError() throws {
@@ -21,13 +22,13 @@ final class LambdaSweepTests: XCTestCase {
     }
 
     /// Hyperparameters for the 2-layer tiny model (block 0: z must sit below the last block; few steps and
-    /// tokens so the test is quick), with MEMIT's λ.
-    func writeHyperparameters(lambda: Double) throws -> String {
+    /// tokens so the test is quick), with MEMIT's λ, learning rate and clamp.
+    func writeHyperparameters(lambda: Double, learningRate: Double = 0.5, clamp: Double = 0.75) throws -> String {
         let memit = """
-            {"layers": [0], "v_num_grad_steps": 4, "v_lr": 0.5, "v_weight_decay": 0.001, "clamp_norm_factor": 0.75,
+            {"layers": [0], "v_num_grad_steps": 4, "v_lr": \(learningRate), "v_weight_decay": 0.001, "clamp_norm_factor": \(clamp),
              "kl_factor": 0.0625, "mom2_update_weight": \(lambda), "mom2_n_tokens": 3000, "context_template_length_params": [[4, 2]]}
             """
-        let path = folder + "/hparams-\(lambda).json"
+        let path = folder + "/hparams-\(lambda)-\(learningRate)-\(clamp).json"
         try Data("{\"model\": \"tiny\", \"match\": [\"tiny\"], \"source\": \"test\", \"memit\": \(memit)}".utf8)
             .write(to: URL(fileURLWithPath: path))
         return path
@@ -56,6 +57,25 @@ final class LambdaSweepTests: XCTestCase {
         }
         // The two λ must differ somewhere, or the comparison above could not catch a sweep that ignores λ.
         XCTAssertNotEqual(sweep[0].perplexityAfter, sweep[1].perplexityAfter)
+    }
+
+    /// A step so large that v* overflows makes every batch's update non-finite: the run still ends,
+    /// reports each batch as not edited, and scores the records as they were (so they count as failures).
+    func testBatchesThatCannotBeEditedAreReportedAndTheRunGoesOn() throws {
+        let hparams = try writeHyperparameters(lambda: 100, learningRate: 1e30, clamp: 1e30)
+        for sequential in [false, true] {
+            let r = try JSONDecoder().decode(
+                EvaluationReport.self, from: eval(sequential ? ["--sequential", "--checkpoint-every", "2"] : [], hparams: hparams))
+            let notEdited = r.guardFailures.filter { $0.contains("not edited") }
+            XCTAssertEqual(notEdited.count, 2, "two batches of 2, sequential: \(sequential): \(r.guardFailures)")
+            // Nothing was edited (up to the rounding of scoring the records in other batches).
+            let (a, b) = (r.counterFactAfter!, r.counterFactBefore!)
+            for (x, y) in zip([a.ES, a.PS, a.NS, a.EM, a.PM, a.NM], [b.ES, b.PS, b.NS, b.EM, b.PM, b.NM]) {
+                XCTAssertEqual(x, y, accuracy: 1e-6, "sequential: \(sequential)")
+            }
+            XCTAssertEqual(r.perplexityAfter!, r.perplexityBefore!, accuracy: 1e-9)
+            if sequential { XCTAssertEqual(r.perplexityTrajectory?.map(\.edits), [0, 2, 4]) }
+        }
     }
 
     func testSweepRefusesSequentialAndOtherMethods() throws {
