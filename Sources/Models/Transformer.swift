@@ -86,14 +86,6 @@ public struct Transformer: Sendable {
         }
     }
 
-    /// Runs the model on a batch of token sequences (right-padded internally to the longest).
-    ///
-    /// - Parameters:
-    ///   - hooks: activations to capture or change.
-    ///   - logits: which positions' logits to compute.
-    ///   - kvCache: for incremental decoding of a single sequence; keys and values are appended.
-    ///   - recordTape: keep what `backward` needs.
-    ///   - stopAfterLayer: run only blocks `0...stopAfterLayer` (no logits); for statistics that need early layers.
     /// Row `token` of the embedding (scaled by the architecture's embedding scale) into `dst`.
     func embedToken(_ token: Int, from embedding: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
         let d = config.dModel
@@ -104,6 +96,14 @@ public struct Transformer: Sendable {
         }
     }
 
+    /// Runs the model on a batch of token sequences (right-padded internally to the longest).
+    ///
+    /// - Parameters:
+    ///   - hooks: activations to capture or change.
+    ///   - logits: which positions' logits to compute.
+    ///   - kvCache: for incremental decoding of a single sequence; keys and values are appended.
+    ///   - recordTape: keep what `backward` needs.
+    ///   - stopAfterLayer: run only blocks `0...stopAfterLayer` (no logits); for statistics that need early layers.
     public func forward(
         _ batch: [[Int]], hooks: Hooks = Hooks(), logits request: LogitsRequest = .all, kvCache: KVCache? = nil,
         recordTape: Bool = false, stopAfterLayer: Int? = nil
