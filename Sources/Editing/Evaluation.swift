@@ -34,6 +34,26 @@ public struct PerplexityPoint: Sendable, Codable {
     public var perplexity: Double
 }
 
+extension EvaluationReport {
+    /// A report from per-record scores before and after (summarised for the dataset), the canary
+    /// perplexities after the edits (their mean is reported), and the seconds each edit or batch took.
+    init(
+        dataset: Evaluation.Dataset, method: EditMethod, records: Int, batch: Int, sequential: Bool,
+        before: ([CounterFactScores], [ZSREScores]), after: ([CounterFactScores], [ZSREScores]), perplexityBefore: Double?,
+        perplexitiesAfter: [Double], trajectory: [PerplexityPoint], times: [Double], start: Date, failures: [String],
+        hyperparameters: EditHyperparameters
+    ) {
+        self.init(
+            dataset: dataset.rawValue, method: method, records: records, batch: batch, sequential: sequential,
+            counterFactBefore: dataset == .counterfact ? CounterFactSummary(before.0) : nil,
+            counterFactAfter: dataset == .counterfact ? CounterFactSummary(after.0) : nil,
+            zsreBefore: dataset == .zsre ? ZSRESummary(before.1) : nil, zsreAfter: dataset == .zsre ? ZSRESummary(after.1) : nil,
+            perplexityBefore: perplexityBefore, perplexityAfter: perplexitiesAfter.isEmpty ? nil : mean(perplexitiesAfter),
+            perplexityTrajectory: trajectory.count > 1 ? trajectory : nil, medianSecondsPerEdit: median(times),
+            totalSeconds: Date().timeIntervalSince(start), guardFailures: failures, hyperparameters: hyperparameters)
+    }
+}
+
 /// Runs edits over CounterFact or zsRE records and scores them as the reference
 /// `experiments/evaluate.py` does: every batch is edited from the unedited model and scored right
 /// after, then the model is restored (`sequential == false`); or the batches are applied one after
@@ -145,14 +165,9 @@ public enum Evaluation {
                 trajectory.append(PerplexityPoint(edits: requests.count, perplexity: ppl))
             }
         }
-        let med = median(times)
         return EvaluationReport(
-            dataset: dataset.rawValue, method: method, records: requests.count, batch: batch, sequential: sequential,
-            counterFactBefore: dataset == .counterfact ? CounterFactSummary(cfBefore) : nil,
-            counterFactAfter: dataset == .counterfact ? CounterFactSummary(cfAfter) : nil,
-            zsreBefore: dataset == .zsre ? ZSRESummary(zBefore) : nil, zsreAfter: dataset == .zsre ? ZSRESummary(zAfter) : nil,
-            perplexityBefore: pplBefore, perplexityAfter: ppls.isEmpty ? nil : mean(ppls),
-            perplexityTrajectory: trajectory.count > 1 ? trajectory : nil, medianSecondsPerEdit: med,
-            totalSeconds: Date().timeIntervalSince(start), guardFailures: failures, hyperparameters: h)
+            dataset: dataset, method: method, records: requests.count, batch: batch, sequential: sequential,
+            before: (cfBefore, zBefore), after: (cfAfter, zAfter), perplexityBefore: pplBefore, perplexitiesAfter: ppls,
+            trajectory: trajectory, times: times, start: start, failures: failures, hyperparameters: h)
     }
 }

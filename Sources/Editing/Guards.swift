@@ -30,12 +30,14 @@ public enum DeltaChecks {
         var failures: [String] = []
         var norms: [Int: Double] = [:]
         for d in deltas {
-            guard d.isFinite else {
+            // `isFinite`, with the norm computed once (it is a product of rank × rank Gram matrices).
+            let n = d.hasFiniteFactors ? d.frobeniusNorm : .nan
+            guard n.isFinite else {
                 failures.append("layer \(d.layer): the update has non-finite values")
                 continue
             }
             let w = frobenius(transformer.weights.blocks[d.layer].wOut.weight)
-            let r = d.frobeniusNorm / max(w, .leastNonzeroMagnitude)
+            let r = n / max(w, .leastNonzeroMagnitude)
             norms[d.layer, default: 0] += r
         }
         for (l, r) in norms.sorted(by: { $0.key < $1.key }) where !(r <= guards.maxRelativeNorm) {

@@ -59,13 +59,9 @@ extension Evaluation {
             var hl = h
             hl.mom2UpdateWeight = lambdas[j]
             return EvaluationReport(
-                dataset: dataset.rawValue, method: .memit, records: requests.count, batch: batch, sequential: false,
-                counterFactBefore: dataset == .counterfact ? CounterFactSummary(cfBefore) : nil,
-                counterFactAfter: dataset == .counterfact ? CounterFactSummary(cfAfter[j]) : nil,
-                zsreBefore: dataset == .zsre ? ZSRESummary(zBefore) : nil, zsreAfter: dataset == .zsre ? ZSRESummary(zAfter[j]) : nil,
-                perplexityBefore: pplBefore, perplexityAfter: ppls[j].isEmpty ? nil : mean(ppls[j]), perplexityTrajectory: nil,
-                medianSecondsPerEdit: median(times[j]), totalSeconds: Date().timeIntervalSince(start),
-                guardFailures: failures[j], hyperparameters: hl)
+                dataset: dataset, method: .memit, records: requests.count, batch: batch, sequential: false,
+                before: (cfBefore, zBefore), after: (cfAfter[j], zAfter[j]), perplexityBefore: pplBefore, perplexitiesAfter: ppls[j],
+                trajectory: [], times: times[j], start: start, failures: failures[j], hyperparameters: hl)
         }
     }
 }

@@ -65,8 +65,10 @@ public struct WeightDelta: Sendable, Equatable {
         return max(t, 0).squareRoot()
     }
 
+    var hasFiniteFactors: Bool { left.allSatisfy(\.isFinite) && right.allSatisfy(\.isFinite) }
+
     /// Finite factors whose product is finite too (huge factors can overflow in `ΔW` or its norm).
-    public var isFinite: Bool { left.allSatisfy(\.isFinite) && right.allSatisfy(\.isFinite) && frobeniusNorm.isFinite }
+    public var isFinite: Bool { hasFiniteFactors && frobeniusNorm.isFinite }
 }
 
 extension Transformer {
