@@ -23,6 +23,8 @@ public enum EditError: Error, CustomStringConvertible, Equatable, Sendable {
     case nonFinite(what: String)
     /// A ledger that does not match the model it is applied to, or is damaged.
     case ledgerMismatch(file: String, field: String, expected: String, found: String)
+    /// An evaluation checkpoint that belongs to another run (other settings, model or records), or is damaged.
+    case checkpointMismatch(file: String, field: String, expected: String, found: String)
     /// The ledger holds no edit to revert, or no edit with that index.
     case nothingToRevert(file: String, requested: String)
     /// The method cannot run on this model family as it stands.
@@ -56,6 +58,8 @@ public enum EditError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(w) is not finite (NaN or infinity)"
         case .ledgerMismatch(let f, let field, let e, let found):
             return "\(f): \(field): expected \(e), found \(found)"
+        case .checkpointMismatch(let f, let field, let e, let found):
+            return "\(f): \(field): expected \(e), found \(found); use another --resume folder or delete this one to start again"
         case .nothingToRevert(let f, let r):
             return "\(f): no edit to revert (\(r))"
         case .unsupported(let w, let r):

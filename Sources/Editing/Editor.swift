@@ -401,6 +401,23 @@ public final class Editor: @unchecked Sendable {
         return sums
     }
 
+    /// Makes `ledger`'s edits the session's: the file's weights with its entries replayed (checked
+    /// bit for bit). `recomputePreviousKeys` rebuilds AlphaEdit's `C_prev` from the entries (for a
+    /// ledger cut short, whose stored sum would include the entries cut).
+    public func restore(_ ledger: Ledger, recomputePreviousKeys: Bool = false) throws(EditError) {
+        guard ledger.modelSHA256 == modelSHA256 else {
+            throw .ledgerMismatch(file: "ledger", field: "model_sha256", expected: modelSHA256, found: ledger.modelSHA256)
+        }
+        var next = ledger
+        let replayed = try next.apply(to: base, file: ledgerPath ?? "ledger")
+        if recomputePreviousKeys { next.alphaEditPreviousKeys = try previousKeys(replaying: next) }
+        if let ledgerPath { try next.save(to: ledgerPath) }
+        self.ledger = next
+        transformer = replayed
+        alphaEdit = nil
+        canaryPerplexity = nil
+    }
+
     /// Removes the last `count` entries: the weights become the file's weights with the remaining
     /// entries replayed (bit-identical to what they were before those edits).
     public func revert(last count: Int = 1) throws(EditError) {
@@ -409,14 +426,6 @@ public final class Editor: @unchecked Sendable {
         }
         var next = ledger
         next.entries.removeLast(count)
-        let replayed = try next.apply(to: base, file: ledgerPath ?? "ledger")
-        if ledger.entries.suffix(count).contains(where: { $0.method == .alphaedit }) {
-            next.alphaEditPreviousKeys = try previousKeys(replaying: next)
-        }
-        if let ledgerPath { try next.save(to: ledgerPath) }
-        ledger = next
-        transformer = replayed
-        alphaEdit = nil
-        canaryPerplexity = nil
+        try restore(next, recomputePreviousKeys: ledger.entries.suffix(count).contains(where: { $0.method == .alphaedit }))
     }
 }

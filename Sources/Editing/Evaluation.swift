@@ -26,6 +26,9 @@ public struct EvaluationReport: Sendable, Codable {
     /// whose update could not be computed ("not edited": scored unedited, so they count as failures).
     public var guardFailures: [String]
     public var hyperparameters: EditHyperparameters
+    /// Records done when the run stopped early to be resumed (`stopAfter`); nil for a finished run.
+    /// The scores after cover only those records (independent batches) or are absent (sequential).
+    public var stoppedAfter: Int? = nil
 }
 
 /// The canary perplexity after some number of sequentially applied edits.
@@ -40,8 +43,8 @@ extension EvaluationReport {
     init(
         dataset: Evaluation.Dataset, method: EditMethod, records: Int, batch: Int, sequential: Bool,
         before: ([CounterFactScores], [ZSREScores]), after: ([CounterFactScores], [ZSREScores]), perplexityBefore: Double?,
-        perplexitiesAfter: [Double], trajectory: [PerplexityPoint], times: [Double], start: Date, failures: [String],
-        hyperparameters: EditHyperparameters
+        perplexitiesAfter: [Double], trajectory: [PerplexityPoint], times: [Double], start: Date, earlierSeconds: Double = 0,
+        failures: [String], hyperparameters: EditHyperparameters
     ) {
         self.init(
             dataset: dataset.rawValue, method: method, records: records, batch: batch, sequential: sequential,
@@ -50,7 +53,7 @@ extension EvaluationReport {
             zsreBefore: dataset == .zsre ? ZSRESummary(before.1) : nil, zsreAfter: dataset == .zsre ? ZSRESummary(after.1) : nil,
             perplexityBefore: perplexityBefore, perplexityAfter: perplexitiesAfter.isEmpty ? nil : mean(perplexitiesAfter),
             perplexityTrajectory: trajectory.count > 1 ? trajectory : nil, medianSecondsPerEdit: median(times),
-            totalSeconds: Date().timeIntervalSince(start), guardFailures: failures, hyperparameters: hyperparameters)
+            totalSeconds: earlierSeconds + Date().timeIntervalSince(start), guardFailures: failures, hyperparameters: hyperparameters)
     }
 }
 
@@ -79,95 +82,153 @@ public enum Evaluation {
         }
     }
 
+    /// Edits `requests` in batches of `batch` and scores them before and after (see the type).
+    ///
+    /// With `checkpoint`, the run saves what it has done there (the scores before editing at once,
+    /// then at least every `checkpoint.every` edits and at every perplexity checkpoint) and, when the
+    /// folder already holds the progress of a run with the same settings, continues from it: the
+    /// ledger's edits are replayed bit for bit and the records already done are not edited again.
+    /// `stopAfter` ends the run, saved, once it has edited that many records (a long run done in
+    /// slices); the report then says `stoppedAfter`.
     public static func run(
         editor: Editor, requests: [EditRequest], dataset: Dataset, method: EditMethod, batch: Int, sequential: Bool,
-        generationPrompts: Int = 0, perplexity: Bool = false, checkpointEvery: Int? = nil, log: ((String) -> Void)? = nil
+        generationPrompts: Int = 0, perplexity: Bool = false, checkpointEvery: Int? = nil, checkpoint: EvaluationCheckpoint? = nil,
+        stopAfter: Int? = nil, log: ((String) -> Void)? = nil
     ) throws(EditError) -> EvaluationReport {
         let start = Date()
         guard let encoder = editor.encoder else { throw .unsupported(what: "evaluation", reason: "the session has no tokenizer") }
         let verifier = Verifier(encoder: encoder)
         let h = try editor.hyperparameters(method)
         let base = editor.transformer
+        let canary = perplexity && !editor.canary.isEmpty
         func scores(_ t: Transformer, _ rs: [EditRequest]) throws(EditError) -> ([CounterFactScores], [ZSREScores]) {
             try score(verifier, dataset, t, rs, generationPrompts: generationPrompts)
         }
-        log?("scoring \(requests.count) records before editing")
-        let (cfBefore, zBefore) = try scores(base, requests)
-        var pplBefore: Double?
-        if perplexity && !editor.canary.isEmpty { pplBefore = try verifier.perplexity(base, sequences: editor.canary) }
-        var cfAfter: [CounterFactScores] = []
-        var zAfter: [ZSREScores] = []
-        var times: [Double] = []
-        var failures: [String] = []
-        var ppls: [Double] = []
-        var trajectory: [PerplexityPoint] = []
-        if let b = pplBefore, sequential { trajectory.append(PerplexityPoint(edits: 0, perplexity: b)) }
-        var i = 0
+        let settings = EvaluationSettings(
+            dataset: dataset.rawValue, method: method, batch: batch, sequential: sequential, perplexity: perplexity,
+            checkpointEvery: checkpointEvery, generationPrompts: generationPrompts,
+            canary: "\(editor.canary.map(\.count).reduce(0, +)) tokens, \(Checksum.fnv1a(editor.canary.flatMap { $0 }.map(Float.init)))",
+            modelSHA256: editor.modelSHA256, hyperparameters: h, requests: requests.map(\.id))
+        var pr = EvaluationProgress(settings: settings)
+        var saved = 0
+        func save() throws(EditError) {
+            guard let checkpoint else { return }
+            var p = pr
+            p.ledgerEntries = editor.ledger.entries.count
+            p.earlierSeconds += Date().timeIntervalSince(start)
+            try checkpoint.save(p, ledger: editor.ledger)
+            saved = pr.done
+        }
+        if let checkpoint, let resumed = try checkpoint.load(expecting: settings) {
+            if sequential, let (l, cut) = try checkpoint.ledger(for: resumed, modelSHA256: editor.modelSHA256) {
+                try editor.restore(l, recomputePreviousKeys: cut)
+            }
+            pr = resumed
+            saved = pr.done
+            log?("resuming from \(checkpoint.progressPath): \(pr.done) of \(requests.count) records done, \(pr.ledgerEntries) edits replayed")
+        } else {
+            log?("scoring \(requests.count) records before editing")
+            (pr.cfBefore, pr.zBefore) = try scores(base, requests)
+            if canary { pr.perplexityBefore = try verifier.perplexity(base, sequences: editor.canary) }
+            if let b = pr.perplexityBefore, sequential { pr.trajectory.append(PerplexityPoint(edits: 0, perplexity: b)) }
+            try save()
+        }
+        var i = pr.done
+        let first = pr.done
         while i < requests.count {
+            if let stopAfter, i - first >= stopAfter {
+                if checkpoint != nil && saved < pr.done { try save() }
+                log?("stopped after \(pr.done) of \(requests.count) records (resume with the same command)")
+                var r = EvaluationReport(
+                    dataset: dataset, method: method, records: requests.count, batch: batch, sequential: sequential,
+                    before: sequential ? (pr.cfBefore, pr.zBefore) : (Array(pr.cfBefore.prefix(pr.done)), Array(pr.zBefore.prefix(pr.done))),
+                    after: sequential ? ([], []) : (pr.cfAfter, pr.zAfter),
+                    perplexityBefore: pr.perplexityBefore, perplexitiesAfter: sequential ? [] : pr.perplexities, trajectory: pr.trajectory,
+                    times: pr.times, start: start, earlierSeconds: pr.earlierSeconds, failures: pr.failures, hyperparameters: h)
+                if sequential { (r.counterFactAfter, r.zsreAfter) = (nil, nil) }
+                r.stoppedAfter = pr.done
+                return r
+            }
             let chunk = Array(requests[i..<min(i + batch, requests.count)])
             i += batch
             let done = min(i, requests.count)
-            defer {
-                // Sequential runs: the canary after every `checkpointEvery` edits (whether or not this batch took).
-                if sequential, perplexity, !editor.canary.isEmpty, let every = checkpointEvery, every > 0, done < requests.count,
-                    done / every > (done - chunk.count) / every, let ppl = try? verifier.perplexity(editor.transformer, sequences: editor.canary) {
-                    trajectory.append(PerplexityPoint(edits: done, perplexity: ppl))
-                    log?(String(format: "after %d sequential edits: WikiText perplexity %.3f", done, ppl))
-                }
+            try editBatch(
+                chunk, done: done, of: requests.count, editor: editor, verifier: verifier, method: method, sequential: sequential,
+                canary: canary, scores: scores, progress: &pr, log: log)
+            pr.done = done
+            // Sequential runs: the canary after every `checkpointEvery` edits (whether or not this batch took).
+            var fired = false
+            if sequential, canary, let every = checkpointEvery, every > 0, done < requests.count, done / every > (done - chunk.count) / every,
+                let ppl = try? verifier.perplexity(editor.transformer, sequences: editor.canary) {
+                pr.trajectory.append(PerplexityPoint(edits: done, perplexity: ppl))
+                log?(String(format: "after %d sequential edits: WikiText perplexity %.3f", done, ppl))
+                fired = true
             }
-            let p: EditProposal
-            do {
-                p = try editor.propose(chunk, method: method, log: batch > MEMIT.optimisationBatch ? log : nil)
-            } catch {
-                // A batch whose update cannot be computed (non-finite v*, a singular solve: what a model
-                // degraded by many sequential edits can come to) is recorded and left unedited; its
-                // records are scored as they are, so they count as failed edits, and the run goes on.
-                failures.append("\(chunk.first!.id)…: not edited: \(error)")
-                log?("\(chunk.first!.id)…: not edited: \(error)")
-                if !sequential {
-                    let (c, z) = try scores(editor.transformer, chunk)
-                    cfAfter += c
-                    zAfter += z
-                    if perplexity && !editor.canary.isEmpty { ppls.append(try verifier.perplexity(editor.transformer, sequences: editor.canary)) }
-                }
-                continue
-            }
-            times.append(p.seconds)
-            let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
-            failures += f.map { "\(chunk.first!.id)…: \($0)" }
-            if sequential {
-                var forced = editor.guards
-                forced.maxPerplexityRatio = nil
-                forced.requireEfficacy = false
-                forced.maxRelativeNorm = .infinity
-                forced.minRelativeDenominator = 0
-                let saved = editor.guards
-                editor.guards = forced
-                defer { editor.guards = saved }
-                let o = try editor.commit(p)
-                if !o.applied { failures += o.failures }
-            } else {
-                let edited = editor.transformer.applying(p.deltas)
-                let (c, z) = try scores(edited, chunk)
-                cfAfter += c
-                zAfter += z
-                if perplexity && !editor.canary.isEmpty { ppls.append(try verifier.perplexity(edited, sequences: editor.canary)) }
-            }
-            let loss = p.losses.compactMap(\.last).map(\.targetProbability)
-            log?(String(format: "%d/%d edited (%.1f s; mean P(target) at the end of the optimisation %.3f)", done, requests.count, p.seconds, mean(loss)))
+            if let checkpoint, fired || done - saved >= checkpoint.every { try save() }
         }
         if sequential {
             log?("scoring \(requests.count) records after \(requests.count / max(batch, 1)) sequential batches")
-            (cfAfter, zAfter) = try scores(editor.transformer, requests)
-            if perplexity && !editor.canary.isEmpty {
+            (pr.cfAfter, pr.zAfter) = try scores(editor.transformer, requests)
+            if canary {
                 let ppl = try verifier.perplexity(editor.transformer, sequences: editor.canary)
-                ppls.append(ppl)
-                trajectory.append(PerplexityPoint(edits: requests.count, perplexity: ppl))
+                pr.perplexities.append(ppl)
+                pr.trajectory.append(PerplexityPoint(edits: requests.count, perplexity: ppl))
             }
+        } else if checkpoint != nil && saved < pr.done {
+            try save()
         }
         return EvaluationReport(
             dataset: dataset, method: method, records: requests.count, batch: batch, sequential: sequential,
-            before: (cfBefore, zBefore), after: (cfAfter, zAfter), perplexityBefore: pplBefore, perplexitiesAfter: ppls,
-            trajectory: trajectory, times: times, start: start, failures: failures, hyperparameters: h)
+            before: (pr.cfBefore, pr.zBefore), after: (pr.cfAfter, pr.zAfter), perplexityBefore: pr.perplexityBefore,
+            perplexitiesAfter: pr.perplexities, trajectory: pr.trajectory, times: pr.times, start: start,
+            earlierSeconds: pr.earlierSeconds, failures: pr.failures, hyperparameters: h)
+    }
+
+    /// Proposes, checks and keeps (sequential) or scores and undoes one batch, recording it in `pr`.
+    static func editBatch(
+        _ chunk: [EditRequest], done: Int, of total: Int, editor: Editor, verifier: Verifier, method: EditMethod, sequential: Bool,
+        canary: Bool, scores: (Transformer, [EditRequest]) throws(EditError) -> ([CounterFactScores], [ZSREScores]),
+        progress pr: inout EvaluationProgress, log: ((String) -> Void)?
+    ) throws(EditError) {
+        let p: EditProposal
+        do {
+            p = try editor.propose(chunk, method: method, log: chunk.count > MEMIT.optimisationBatch ? log : nil)
+        } catch {
+            // A batch whose update cannot be computed (non-finite v*, a singular solve: what a model
+            // degraded by many sequential edits can come to) is recorded and left unedited; its
+            // records are scored as they are, so they count as failed edits, and the run goes on.
+            pr.failures.append("\(chunk.first!.id)…: not edited: \(error)")
+            log?("\(chunk.first!.id)…: not edited: \(error)")
+            if !sequential {
+                let (c, z) = try scores(editor.transformer, chunk)
+                pr.cfAfter += c
+                pr.zAfter += z
+                if canary { pr.perplexities.append(try verifier.perplexity(editor.transformer, sequences: editor.canary)) }
+            }
+            return
+        }
+        pr.times.append(p.seconds)
+        let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
+        pr.failures += f.map { "\(chunk.first!.id)…: \($0)" }
+        if sequential {
+            var forced = editor.guards
+            forced.maxPerplexityRatio = nil
+            forced.requireEfficacy = false
+            forced.maxRelativeNorm = .infinity
+            forced.minRelativeDenominator = 0
+            let saved = editor.guards
+            editor.guards = forced
+            defer { editor.guards = saved }
+            let o = try editor.commit(p)
+            if !o.applied { pr.failures += o.failures }
+        } else {
+            let edited = editor.transformer.applying(p.deltas)
+            let (c, z) = try scores(edited, chunk)
+            pr.cfAfter += c
+            pr.zAfter += z
+            if canary { pr.perplexities.append(try verifier.perplexity(edited, sequences: editor.canary)) }
+        }
+        let loss = p.losses.compactMap(\.last).map(\.targetProbability)
+        log?(String(format: "%d/%d edited (%.1f s; mean P(target) at the end of the optimisation %.3f)", done, total, p.seconds, mean(loss)))
     }
 }

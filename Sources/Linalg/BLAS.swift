@@ -14,6 +14,8 @@ public enum BLAS {
     ) {
         guard m > 0, n > 0 else { return }
         let parts = partsFor(work: m * n * k, along: n)
+        let started = meter != nil ? DispatchTime.now().uptimeNanoseconds : 0
+        defer { meter?.record(flops: 2 * m * n * k, split: parts > 1, since: started) }
         if parts > 1 {
             // Split the columns of C (and of op(B)) into `parts` slices, one single-threaded OpenBLAS call each.
             DispatchQueue.concurrentPerform(iterations: parts) { p in
@@ -42,6 +44,9 @@ public enum BLAS {
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// When set, every `gemm` is counted here (benchmarks only: it takes a lock per call).
+    nonisolated(unsafe) public static var meter: GEMMMeter?
 
     /// `y = alpha · op(A) · x + beta · y` with A stored rows×cols.
     public static func gemv(
@@ -104,10 +109,9 @@ public enum BLAS {
         cblas_sdot(Int32(count), x, 1, y, 1)
     }
 
-    /// Number of threads matrix products use. Locus runs OpenBLAS single-threaded and splits each large
-    /// product into this many column slices computed concurrently: on the 2-core test machine that gives
-    /// 1.5–2× OpenBLAS's own threading for the shapes a small model uses (see `locus bench blas`).
-    /// `LOCUS_BLAS_SPLIT=0` leaves threading to OpenBLAS instead (for comparison in benchmarks).
+    /// Number of threads matrix products use: either Locus runs OpenBLAS single-threaded and splits
+    /// each large product into this many column slices computed concurrently (`splitsProducts`), or
+    /// OpenBLAS threads each product itself.
     public static var threads: Int {
         get { state.threads }
         set {
@@ -116,19 +120,35 @@ public enum BLAS {
         }
     }
 
-    /// True when Locus splits products itself (the default); false when OpenBLAS threads them.
-    public static var splitsProducts: Bool { state.split }
+    /// True when Locus splits products itself; false when OpenBLAS threads them. Which is faster
+    /// depends on the machine, so the default follows the kernels OpenBLAS runs, as measured with
+    /// `locus bench forward` and `locus bench edit` on the two machines Locus has run on: with the
+    /// AVX-512 (SkylakeX) kernels on a 2-core Xeon, splitting gave 1.5–2× OpenBLAS's threading; with
+    /// the AVX2 (Haswell) kernels on a 2-core AMD EPYC, OpenBLAS's threading was as fast or faster
+    /// (prefill at 512 tokens 245 against 192 tok/s, decoding 38.5 against 28.7, a ROME edit 12.6
+    /// against 13.8 s). `LOCUS_BLAS_SPLIT=1` or `=0` overrides the choice.
+    public static var splitsProducts: Bool {
+        get { state.split }
+        set {
+            state.split = newValue
+            locus_blas_set_threads(Int32(newValue ? 1 : state.threads))
+        }
+    }
 
     /// Products smaller than this many multiply-adds run in one call (splitting costs more than it saves).
     public static var splitThreshold = 1 << 18
 
     private final class State: @unchecked Sendable {
         var threads: Int
-        let split: Bool
+        var split: Bool
         init() {
             let env = ProcessInfo.processInfo.environment
             threads = Int(env["LOCUS_THREADS"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
-            split = env["LOCUS_BLAS_SPLIT"] != "0"
+            switch env["LOCUS_BLAS_SPLIT"] {
+            case "0": split = false
+            case "1": split = true
+            default: split = ["SKYLAKEX", "COOPERLAKE", "SAPPHIRERAPIDS"].contains(String(cString: locus_blas_corename()).uppercased())
+            }
             locus_blas_set_threads(Int32(split ? 1 : threads))
         }
     }
@@ -143,4 +163,33 @@ public enum BLAS {
     /// The kernel family OpenBLAS chose for this CPU (e.g. "Haswell", "SkylakeX"); set by OPENBLAS_CORETYPE.
     public static var coreName: String { String(cString: locus_blas_corename()) }
     public static var configuration: String { String(cString: locus_blas_config()) }
+}
+
+/// Calls, floating-point operations and seconds of `BLAS.gemm`, apart for the products Locus splits
+/// across threads and those it runs in one call (too small to split: attention's per-head products).
+public final class GEMMMeter: @unchecked Sendable {
+    public struct Tally: Sendable, Codable {
+        public var calls = 0
+        public var flops = 0
+        public var seconds = 0.0
+        public var gflopsPerSecond: Double { seconds > 0 ? Double(flops) / seconds / 1e9 : 0 }
+    }
+    private let lock = NSLock()
+    private var tallies = [Tally(), Tally()]
+
+    public init() {}
+
+    func record(flops: Int, split: Bool, since start: UInt64) {
+        let s = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        lock.lock()
+        tallies[split ? 1 : 0].calls += 1
+        tallies[split ? 1 : 0].flops += flops
+        tallies[split ? 1 : 0].seconds += s
+        lock.unlock()
+    }
+
+    /// Products run in one call, and products split across threads.
+    public var serial: Tally { lock.lock(); defer { lock.unlock() }; return tallies[0] }
+    public var split: Tally { lock.lock(); defer { lock.unlock() }; return tallies[1] }
+    public func reset() { lock.lock(); tallies = [Tally(), Tally()]; lock.unlock() }
 }

@@ -25,6 +25,8 @@ struct BenchEdit: ParsableCommand {
         let load: String
         let romeMedianSecondsPerEdit: Double?
         let romeSeconds: [Double]
+        /// Per ROME edit: the matrix products split across threads, then those run in one call.
+        let romeProducts: [GEMMMeter.Tally]
         let memitSeconds: [String: Double]
         let covarianceSeconds: Double?
         let covarianceTokens: Int
@@ -64,10 +66,20 @@ struct BenchEdit: ParsableCommand {
             _ = try e.contextTemplates(.rome, e.hyperparameters[.rome]!)
         }
         var rome: [Double] = []
+        var products: [GEMMMeter.Tally] = []
         for r in records.prefix(romeEdits) {
+            let meter = GEMMMeter()
+            BLAS.meter = meter
             let p = try e.propose([r], method: .rome, log: options.json ? nil : { log($0) })
+            BLAS.meter = nil
             rome.append(p.seconds)
-            if !options.json { log(String(format: "ROME %@: %.2f s", r.id, p.seconds)) }
+            products += [meter.split, meter.serial]
+            if !options.json {
+                log(String(
+                    format: "ROME %@: %.2f s; matrix products: split %.0f GFLOP in %.2f s (%.0f GFLOP/s, %d calls), unsplit %.1f GFLOP in %.2f s (%d calls)",
+                    r.id, p.seconds, Double(meter.split.flops) / 1e9, meter.split.seconds, meter.split.gflopsPerSecond, meter.split.calls,
+                    Double(meter.serial.flops) / 1e9, meter.serial.seconds, meter.serial.calls))
+            }
         }
         var memitTimes: [String: Double] = [:]
         for n in memit {
@@ -80,7 +92,7 @@ struct BenchEdit: ParsableCommand {
         }
         let r = Report(
             model: (m.path as NSString).lastPathComponent, threads: BLAS.threads, blasCore: BLAS.coreName, load: load,
-            romeMedianSecondsPerEdit: rome.isEmpty ? nil : (median(rome) * 100).rounded() / 100, romeSeconds: rome.map { ($0 * 100).rounded() / 100 },
+            romeMedianSecondsPerEdit: rome.isEmpty ? nil : (median(rome) * 100).rounded() / 100, romeSeconds: rome.map { ($0 * 100).rounded() / 100 }, romeProducts: products,
             memitSeconds: memitTimes, covarianceSeconds: cov.map { ($0 * 10).rounded() / 10 }, covarianceTokens: covarianceTokens,
             covarianceLayers: covarianceLayers, scoringSeconds: scoring.map { ($0 * 10).rounded() / 10 }, scoringRecords: scoreRecords,
             peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10)

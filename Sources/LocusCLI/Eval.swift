@@ -26,6 +26,13 @@ struct Eval: ParsableCommand {
     @Option(help: "With --sequential and --perplexity: also measure it after every N edits.") var checkpointEvery: Int?
     @Option(help: "A dataset file in the ROME or EasyEdit format (default: the shipped one).") var data: String?
     @Option(
+        help: ArgumentHelp(
+            "Keep the run's progress in this folder (ledger.h5, progress.h5) and continue from it when it holds a run with the same settings.",
+            valueName: "folder"))
+    var resume: String?
+    @Option(help: "With --resume: save at least every N edits.") var saveEvery = 25
+    @Option(help: "With --resume: stop (saved) after editing N more records; run the same command again to go on.") var stopAfter: Int?
+    @Option(
         parsing: .upToNextOption,
         help: "MEMIT only: evaluate at each of these mom2 weights λ, reusing one z optimisation per batch (a table per λ).")
     var lambdas: [Double] = []
@@ -36,6 +43,9 @@ struct Eval: ParsableCommand {
         if !lambdas.isEmpty && (method != .memit || sequential) {
             throw ValidationError("--lambdas sweeps MEMIT's λ over independent batches: use it with --method memit and without --sequential")
         }
+        if resume != nil && !lambdas.isEmpty { throw ValidationError("--resume does not apply to a λ sweep (--lambdas)") }
+        if saveEvery < 1 { throw ValidationError("--save-every needs a positive count") }
+        if let n = stopAfter, n < 1 || resume == nil { throw ValidationError("--stop-after needs a positive count and --resume") }
         if let n = checkpointEvery, n < 1 || !sequential || !perplexity {
             throw ValidationError("--checkpoint-every needs a positive count, --sequential and --perplexity")
         }
@@ -71,13 +81,17 @@ struct Eval: ParsableCommand {
         }
         let report = try Evaluation.run(
             editor: e, requests: requests, dataset: ds, method: method, batch: batch, sequential: sequential,
-            generationPrompts: generation, perplexity: perplexity, checkpointEvery: checkpointEvery, log: { log($0) })
+            generationPrompts: generation, perplexity: perplexity, checkpointEvery: checkpointEvery,
+            checkpoint: resume.map { EvaluationCheckpoint(directory: $0, every: saveEvery) }, stopAfter: stopAfter, log: { log($0) })
         if options.json { return try printJSON(report) }
         printReport(report, model: m, skipped: skipped)
     }
 
     func printReport(_ report: EvaluationReport, model m: LanguageModel, skipped: [String]) {
         print("\(dataset), \(method.rawValue), \(report.records) records from \(offset), batch \(batch)\(sequential ? ", sequential" : ""), \((m.path as NSString).lastPathComponent)")
+        if let n = report.stoppedAfter {
+            print("  stopped after \(n) of \(report.records) records; run the same command to go on" + (sequential ? " (scores after come at the end)" : " (the table covers those records)"))
+        }
         if let b = report.counterFactBefore, let a = report.counterFactAfter {
             print("  " + CounterFactSummary.header(withGE: a.GE != nil))
             print("  " + b.row("before"))

@@ -37,10 +37,14 @@ final class BLASTests: XCTestCase {
 
     /// The concurrent column split gives the same products as the naive loops (forced on small shapes).
     func testSplitProductsMatchNaive() {
-        let (savedThreshold, savedThreads) = (BLAS.splitThreshold, BLAS.threads)
-        defer { BLAS.splitThreshold = savedThreshold; BLAS.threads = savedThreads }
+        let (savedThreshold, savedThreads, savedSplit) = (BLAS.splitThreshold, BLAS.threads, BLAS.splitsProducts)
+        defer { BLAS.splitThreshold = savedThreshold; BLAS.threads = savedThreads; BLAS.splitsProducts = savedSplit }
         BLAS.splitThreshold = 1
         BLAS.threads = 3
+        BLAS.splitsProducts = true
+        let meter = GEMMMeter()
+        BLAS.meter = meter
+        defer { BLAS.meter = nil }
         var rng = SystemRandomNumberGenerator()
         for (m, n, k) in [(5, 97, 13), (1, 64, 40), (33, 50, 7)] {
             for tb in [false, true] {
@@ -52,6 +56,17 @@ final class BLASTests: XCTestCase {
                 for i in 0..<c.count { XCTAssertEqual(c[i], want[i] + 0.5, accuracy: 1e-4, "m\(m) n\(n) k\(k) tb\(tb)") }
             }
         }
+        // The meter saw every product, each split (n ≥ 32 with the threshold at 1), with 2mnk operations.
+        XCTAssertEqual(meter.split.calls, 6)
+        XCTAssertEqual(meter.serial.calls, 0)
+        XCTAssertEqual(meter.split.flops, 2 * 2 * (5 * 97 * 13 + 1 * 64 * 40 + 33 * 50 * 7))
+        BLAS.splitsProducts = false
+        var c = [Float](repeating: 0, count: 4)
+        BLAS.gemm(m: 2, n: 2, k: 3, a: [1, 2, 3, 4, 5, 6], lda: 3, b: [1, 0, 0, 1, 1, 1], ldb: 2, c: &c, ldc: 2)
+        XCTAssertEqual(c, [4, 5, 10, 11])
+        XCTAssertEqual(meter.serial.calls, 1)
+        XCTAssertEqual(meter.serial.flops, 24)
+        BLAS.splitsProducts = true
         for transpose in [false, true] {
             let rows = 70, cols = 45
             let a = (0..<(rows * cols)).map { _ in Float.random(in: -1...1, using: &rng) }

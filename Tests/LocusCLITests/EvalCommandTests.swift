@@ -28,15 +28,16 @@ final class EvalCommandTests: XCTestCase {
             {"layers": [0], "v_num_grad_steps": 4, "v_lr": \(learningRate), "v_weight_decay": 0.001, "clamp_norm_factor": \(clamp),
              "kl_factor": 0.0625, "mom2_update_weight": \(lambda), "mom2_n_tokens": 3000, "context_template_length_params": [[4, 2]]}
             """
+        let alphaEdit = memit.replacingOccurrences(of: "}", with: ", \"nullspace_threshold\": 0.02, \"L2\": 10}")
         let path = folder + "/hparams-\(lambda)-\(learningRate)-\(clamp).json"
-        try Data("{\"model\": \"tiny\", \"match\": [\"tiny\"], \"source\": \"test\", \"memit\": \(memit)}".utf8)
+        try Data("{\"model\": \"tiny\", \"match\": [\"tiny\"], \"source\": \"test\", \"memit\": \(memit), \"alphaedit\": \(alphaEdit)}".utf8)
             .write(to: URL(fileURLWithPath: path))
         return path
     }
 
-    func eval(_ extra: [String], hparams: String) throws -> Data {
+    func eval(_ extra: [String], hparams: String, method: String = "memit") throws -> Data {
         let args = [
-            "eval", "counterfact", "--model", folder + "/tiny.gguf", "--method", "memit", "--records", "4", "--batch", "2",
+            "eval", "counterfact", "--model", folder + "/tiny.gguf", "--method", method, "--records", "4", "--batch", "2",
             "--hparams", hparams, "--stats-dir", folder + "/stats", "--canary-tokens", "200", "--perplexity", "--threads", "1", "--json",
         ] + extra
         var command = try LocusCommand.parseAsRoot(args)
@@ -84,5 +85,52 @@ final class EvalCommandTests: XCTestCase {
                 XCTAssertTrue("\(error)".contains("--lambdas"), "\(error)")
             }
         }
+    }
+
+    /// A run stopped after its first batch and resumed from its folder gives exactly the report of a run
+    /// that was never interrupted (sequential: the ledger's edits are replayed; independent batches:
+    /// the scores so far are kept), and the folder refuses a run with other settings.
+    func testResumedRunEqualsUninterruptedRun() throws {
+        let hparams = try writeHyperparameters(lambda: 100)
+        for sequential in [true, false] {
+            let mode = sequential ? ["--sequential", "--checkpoint-every", "2"] : []
+            let whole = try JSONDecoder().decode(EvaluationReport.self, from: eval(mode, hparams: hparams))
+            let dir = folder + "/resume-\(sequential)"
+            let slice = ["--resume", dir, "--save-every", "1"]
+            let first = try JSONDecoder().decode(EvaluationReport.self, from: eval(mode + slice + ["--stop-after", "2"], hparams: hparams))
+            XCTAssertEqual(first.stoppedAfter, 2)
+            XCTAssertEqual(first.counterFactAfter?.records, sequential ? nil : 2)
+            let rest = try JSONDecoder().decode(EvaluationReport.self, from: eval(mode + slice, hparams: hparams))
+            XCTAssertNil(rest.stoppedAfter)
+            XCTAssertEqual(rest.counterFactBefore, whole.counterFactBefore)
+            XCTAssertEqual(rest.counterFactAfter, whole.counterFactAfter, "sequential: \(sequential)")
+            XCTAssertEqual(rest.perplexityAfter, whole.perplexityAfter)
+            XCTAssertEqual(rest.perplexityTrajectory?.map(\.perplexity), whole.perplexityTrajectory?.map(\.perplexity))
+            // The edits must have changed something, or equality above would prove nothing.
+            XCTAssertNotEqual(whole.counterFactAfter, whole.counterFactBefore)
+            XCTAssertThrowsError(try eval(mode + slice + ["--canary-tokens", "150"], hparams: hparams)) { error in
+                guard case .checkpointMismatch(let file, let field, _, _)? = error as? EditError else { return XCTFail("\(error)") }
+                XCTAssertEqual(file, dir + "/progress.h5")
+                XCTAssertEqual(field, "settings.canary")
+            }
+        }
+    }
+
+    /// Stopped after the ledger was saved but before the progress was: the resumed run drops the
+    /// extra ledger entry (and rebuilds AlphaEdit's C_prev without it) and again equals a whole run.
+    func testResumeDropsLedgerEntriesTheProgressDoesNotCover() throws {
+        let hparams = try writeHyperparameters(lambda: 100)
+        let mode = ["--sequential", "--checkpoint-every", "2"]
+        let whole = try JSONDecoder().decode(EvaluationReport.self, from: eval(mode, hparams: hparams, method: "alphaedit"))
+        let dir = folder + "/resume-cut"
+        let slice = ["--resume", dir, "--save-every", "1"]
+        _ = try eval(mode + slice + ["--stop-after", "2"], hparams: hparams, method: "alphaedit")
+        let progressAfterOne = try Data(contentsOf: URL(fileURLWithPath: dir + "/progress.h5"))
+        _ = try eval(mode + slice, hparams: hparams, method: "alphaedit")
+        XCTAssertEqual(try H5File.open(dir + "/ledger.h5").attributes()["edit_count"], .int(2))
+        try progressAfterOne.write(to: URL(fileURLWithPath: dir + "/progress.h5"))
+        let resumed = try JSONDecoder().decode(EvaluationReport.self, from: eval(mode + slice, hparams: hparams, method: "alphaedit"))
+        XCTAssertEqual(resumed.counterFactAfter, whole.counterFactAfter)
+        XCTAssertEqual(resumed.perplexityAfter, whole.perplexityAfter)
     }
 }
