@@ -68,13 +68,16 @@ public final class H5File {
     }
 
     /// Creates `path` atomically: `body` fills a temporary file, which is renamed to `path` only if
-    /// `body` returns normally. An existing file at `path` is replaced only then.
+    /// `body` returns normally. An existing file at `path` is replaced only then. Files are written in
+    /// the HDF5 1.8+ format, so an attribute may exceed 64 KiB (a JSON record of many requests).
     public static func write<T>(_ path: String, _ body: (H5File) throws -> T) throws -> T {
         _ = quiet
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fid = H5Fcreate(tmp, locus_H5F_ACC_TRUNC(), locus_H5P_DEFAULT(), locus_H5P_DEFAULT())
+        let fapl = locus_file_access_dense_attributes()
+        defer { H5Pclose(fapl) }
+        let fid = H5Fcreate(tmp, locus_H5F_ACC_TRUNC(), locus_H5P_DEFAULT(), fapl)
         guard fid >= 0 else { throw StoreError(file: path, object: "/", message: "cannot create \(tmp)") }
         let file = H5File(path: path, id: fid)
         do {

@@ -18,5 +18,12 @@ static inline hid_t locus_H5T_NATIVE_UINT8(void) { return H5T_NATIVE_UINT8; }
 static inline hid_t locus_H5T_C_S1(void) { return H5T_C_S1; }
 static inline hid_t locus_H5P_DATASET_CREATE(void) { return H5P_DATASET_CREATE; }
 static inline size_t locus_H5T_VARIABLE(void) { return H5T_VARIABLE; }
+/// A file-access property list whose files use the HDF5 1.8+ format, where attributes larger than
+/// 64 KiB are stored densely (the earliest format refuses them). The caller closes it.
+static inline hid_t locus_file_access_dense_attributes(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST);
+    return fapl;
+}
 static inline H5E_auto2_t locus_no_error_printing(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); return NULL; }
 #endif

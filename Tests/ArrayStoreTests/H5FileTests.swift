@@ -35,6 +35,22 @@ final class H5FileTests: XCTestCase {
         XCTAssertThrowsError(try f.readTensor("missing"))
     }
 
+    /// The earliest HDF5 format refuses attributes over 64 KiB; files are written in the 1.8+ format,
+    /// which stores them densely (a ledger entry of 1,000 requests, an evaluation's progress).
+    func testAttributesLargerThan64KiB() throws {
+        let path = dir + "/large.h5"
+        let text = String(repeating: "{\"case_id\": 12345, \"prompt\": \"{} is located in\"} ", count: 8000)
+        XCTAssertGreaterThan(text.utf8.count, 300_000)
+        try H5File.write(path) { f in
+            try f.createGroup("edits")
+            try f.setAttributes(["requests": .string(text)], on: "edits")
+            try f.setAttributes(["progress": .string(text + "root")])
+        }
+        let f = try H5File.open(path)
+        XCTAssertEqual(try f.attributes(of: "edits")["requests"], .string(text))
+        XCTAssertEqual(try f.attributes()["progress"], .string(text + "root"))
+    }
+
     func testFailedWriteLeavesNothingAndKeepsOldFile() throws {
         let path = dir + "/x.h5"
         try H5File.write(path) { f in try f.write(Tensor(shape: [1], data: [42]), at: "a") }
