@@ -119,6 +119,19 @@ public enum Evaluation {
             try checkpoint.save(p, ledger: editor.ledger)
             saved = pr.done
         }
+        /// The report of what `pr` holds. Stopped early (`pr.done` short of the records), a sequential
+        /// run has no scores after yet, and independent batches are compared on the records done.
+        func report() -> EvaluationReport {
+            let partial = pr.done < requests.count
+            let before = partial && !sequential ? (Array(pr.cfBefore.prefix(pr.done)), Array(pr.zBefore.prefix(pr.done))) : (pr.cfBefore, pr.zBefore)
+            var r = EvaluationReport(
+                dataset: dataset, method: method, records: requests.count, batch: batch, sequential: sequential, before: before,
+                after: (pr.cfAfter, pr.zAfter), perplexityBefore: pr.perplexityBefore, perplexitiesAfter: pr.perplexities,
+                trajectory: pr.trajectory, times: pr.times, start: start, earlierSeconds: pr.earlierSeconds, failures: pr.failures,
+                hyperparameters: h)
+            if partial && sequential { (r.counterFactAfter, r.zsreAfter) = (nil, nil) }
+            return r
+        }
         if let checkpoint, let resumed = try checkpoint.load(expecting: settings) {
             if sequential, let (l, cut) = try checkpoint.ledger(for: resumed, modelSHA256: editor.modelSHA256) {
                 try editor.restore(l, recomputePreviousKeys: cut)
@@ -137,15 +150,9 @@ public enum Evaluation {
         let first = pr.done
         while i < requests.count {
             if let stopAfter, i - first >= stopAfter {
-                if checkpoint != nil && saved < pr.done { try save() }
+                if saved < pr.done { try save() }
                 log?("stopped after \(pr.done) of \(requests.count) records (resume with the same command)")
-                var r = EvaluationReport(
-                    dataset: dataset, method: method, records: requests.count, batch: batch, sequential: sequential,
-                    before: sequential ? (pr.cfBefore, pr.zBefore) : (Array(pr.cfBefore.prefix(pr.done)), Array(pr.zBefore.prefix(pr.done))),
-                    after: sequential ? ([], []) : (pr.cfAfter, pr.zAfter),
-                    perplexityBefore: pr.perplexityBefore, perplexitiesAfter: sequential ? [] : pr.perplexities, trajectory: pr.trajectory,
-                    times: pr.times, start: start, earlierSeconds: pr.earlierSeconds, failures: pr.failures, hyperparameters: h)
-                if sequential { (r.counterFactAfter, r.zsreAfter) = (nil, nil) }
+                var r = report()
                 r.stoppedAfter = pr.done
                 return r
             }
@@ -174,14 +181,10 @@ public enum Evaluation {
                 pr.perplexities.append(ppl)
                 pr.trajectory.append(PerplexityPoint(edits: requests.count, perplexity: ppl))
             }
-        } else if checkpoint != nil && saved < pr.done {
+        } else if saved < pr.done {
             try save()
         }
-        return EvaluationReport(
-            dataset: dataset, method: method, records: requests.count, batch: batch, sequential: sequential,
-            before: (pr.cfBefore, pr.zBefore), after: (pr.cfAfter, pr.zAfter), perplexityBefore: pr.perplexityBefore,
-            perplexitiesAfter: pr.perplexities, trajectory: pr.trajectory, times: pr.times, start: start,
-            earlierSeconds: pr.earlierSeconds, failures: pr.failures, hyperparameters: h)
+        return report()
     }
 
     /// Proposes, checks and keeps (sequential) or scores and undoes one batch, recording it in `pr`.
