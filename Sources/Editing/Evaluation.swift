@@ -22,9 +22,12 @@ public struct EvaluationReport: Sendable, Codable {
     /// Seconds to compute each edit (or batch), median.
     public var medianSecondsPerEdit: Double
     public var totalSeconds: Double
-    /// Edits or batches that the guards would have rolled back (they are still scored), and batches
-    /// whose update could not be computed ("not edited": scored unedited, so they count as failures).
+    /// Edits or batches that the guards would have rolled back (they are still scored and, in a
+    /// sequential run, kept).
     public var guardFailures: [String]
+    /// Batches whose update could not be computed or applied (non-finite v*, a singular solve): left
+    /// unedited and scored as they were, so their records count as failures.
+    public var notEdited: [String]
     public var hyperparameters: EditHyperparameters
     /// Records done when the run stopped early to be resumed (`stopAfter`); nil for a finished run.
     /// The scores after cover only those records (independent batches) or are absent (sequential).
@@ -44,7 +47,7 @@ extension EvaluationReport {
         dataset: Evaluation.Dataset, method: EditMethod, records: Int, batch: Int, sequential: Bool,
         before: ([CounterFactScores], [ZSREScores]), after: ([CounterFactScores], [ZSREScores]), perplexityBefore: Double?,
         perplexitiesAfter: [Double], trajectory: [PerplexityPoint], times: [Double], start: Date, earlierSeconds: Double = 0,
-        failures: [String], hyperparameters: EditHyperparameters
+        failures: [String], notEdited: [String], hyperparameters: EditHyperparameters
     ) {
         self.init(
             dataset: dataset.rawValue, method: method, records: records, batch: batch, sequential: sequential,
@@ -53,7 +56,8 @@ extension EvaluationReport {
             zsreBefore: dataset == .zsre ? ZSRESummary(before.1) : nil, zsreAfter: dataset == .zsre ? ZSRESummary(after.1) : nil,
             perplexityBefore: perplexityBefore, perplexityAfter: perplexitiesAfter.isEmpty ? nil : mean(perplexitiesAfter),
             perplexityTrajectory: trajectory.count > 1 ? trajectory : nil, medianSecondsPerEdit: median(times),
-            totalSeconds: earlierSeconds + Date().timeIntervalSince(start), guardFailures: failures, hyperparameters: hyperparameters)
+            totalSeconds: earlierSeconds + Date().timeIntervalSince(start), guardFailures: failures, notEdited: notEdited,
+            hyperparameters: hyperparameters)
     }
 }
 
@@ -128,7 +132,7 @@ public enum Evaluation {
                 dataset: dataset, method: method, records: requests.count, batch: batch, sequential: sequential, before: before,
                 after: (pr.cfAfter, pr.zAfter), perplexityBefore: pr.perplexityBefore, perplexitiesAfter: pr.perplexities,
                 trajectory: pr.trajectory, times: pr.times, start: start, earlierSeconds: pr.earlierSeconds, failures: pr.failures,
-                hyperparameters: h)
+                notEdited: pr.notEdited, hyperparameters: h)
             if partial && sequential { (r.counterFactAfter, r.zsreAfter) = (nil, nil) }
             return r
         }
@@ -193,38 +197,40 @@ public enum Evaluation {
         canary: Bool, scores: (Transformer, [EditRequest]) throws(EditError) -> ([CounterFactScores], [ZSREScores]),
         progress pr: inout EvaluationProgress, log: ((String) -> Void)?
     ) throws(EditError) {
-        let p: EditProposal
-        do {
-            p = try editor.propose(chunk, method: method, log: chunk.count > MEMIT.optimisationBatch ? log : nil)
-        } catch {
-            // A batch whose update cannot be computed (non-finite v*, a singular solve: what a model
-            // degraded by many sequential edits can come to) is recorded and left unedited; its
-            // records are scored as they are, so they count as failed edits, and the run goes on.
-            pr.failures.append("\(chunk.first!.id)…: not edited: \(error)")
-            log?("\(chunk.first!.id)…: not edited: \(error)")
+        // A batch whose update cannot be computed or applied (non-finite v*, a singular solve: what a
+        // model degraded by many sequential edits can come to) is recorded and left unedited; its
+        // records are scored as they are, so they count as failed edits, and the run goes on.
+        func notEdited(_ why: String) throws(EditError) {
+            pr.notEdited.append("\(chunk.first!.id)…: \(why)")
+            log?("\(chunk.first!.id)…: not edited: \(why)")
             if !sequential {
                 let (c, z) = try scores(editor.transformer, chunk)
                 pr.cfAfter += c
                 pr.zAfter += z
                 if canary { pr.perplexities.append(try verifier.perplexity(editor.transformer, sequences: editor.canary)) }
             }
+        }
+        let p: EditProposal
+        do {
+            p = try editor.propose(chunk, method: method, log: chunk.count > MEMIT.optimisationBatch ? log : nil)
+        } catch {
+            try notEdited("\(error)")
             return
         }
         pr.times.append(p.seconds)
-        let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
-        pr.failures += f.map { "\(chunk.first!.id)…: \($0)" }
         if sequential {
-            var forced = editor.guards
-            forced.maxPerplexityRatio = nil
-            forced.requireEfficacy = false
-            forced.maxRelativeNorm = .infinity
-            forced.minRelativeDenominator = 0
-            let saved = editor.guards
-            editor.guards = forced
-            defer { editor.guards = saved }
+            // Every batch is kept (the AlphaEdit protocol): commit checks only that the update is
+            // finite, and the limits it would have crossed are recorded from the norms it measured.
+            let guards = editor.guards
+            editor.guards = EditGuards(maxRelativeNorm: .infinity, minRelativeDenominator: 0, maxPerplexityRatio: nil, requireEfficacy: false)
+            defer { editor.guards = guards }
             let o = try editor.commit(p)
-            if !o.applied { pr.failures += o.failures }
+            guard o.applied else { return try notEdited(o.failures.joined(separator: "; ")) }
+            let norms = Dictionary(uniqueKeysWithValues: o.relativeNorms.compactMap { k, v in Int(k).map { ($0, v) } })
+            pr.failures += DeltaChecks.limits(relativeNorms: norms, denominators: p.denominators, guards: guards).map { "\(chunk.first!.id)…: \($0)" }
         } else {
+            let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
+            pr.failures += f.map { "\(chunk.first!.id)…: \($0)" }
             let edited = editor.transformer.applying(p.deltas)
             let (c, z) = try scores(edited, chunk)
             pr.cfAfter += c

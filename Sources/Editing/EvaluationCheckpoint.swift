@@ -59,6 +59,7 @@ struct EvaluationProgress: Codable {
     var zAfter: [ZSREScores] = []
     var times: [Double] = []
     var failures: [String] = []
+    var notEdited: [String] = []
     var perplexities: [Double] = []
     var trajectory: [PerplexityPoint] = []
     /// Seconds spent in earlier runs of this evaluation.

@@ -40,12 +40,20 @@ public enum DeltaChecks {
             let r = n / max(w, .leastNonzeroMagnitude)
             norms[d.layer, default: 0] += r
         }
+        failures += limits(relativeNorms: norms, denominators: denominators, guards: guards)
+        return (failures, norms)
+    }
+
+    /// The limits on the size of an update that `check` measured: `‖ΔW‖/‖W‖` per layer and ROME's
+    /// relative denominators.
+    public static func limits(relativeNorms norms: [Int: Double], denominators: [Double], guards: EditGuards) -> [String] {
+        var failures: [String] = []
         for (l, r) in norms.sorted(by: { $0.key < $1.key }) where !(r <= guards.maxRelativeNorm) {
             failures.append(String(format: "layer %d: ‖ΔW‖/‖W‖ = %.4g exceeds %.4g", l, r, guards.maxRelativeNorm))
         }
         for (i, den) in denominators.enumerated() where !(den >= guards.minRelativeDenominator) {
             failures.append(String(format: "request %d: the rank-one denominator |k·u|/‖k‖ = %.3g is below %.3g", i, den, guards.minRelativeDenominator))
         }
-        return (failures, norms)
+        return failures
     }
 }

@@ -108,9 +108,7 @@ struct Eval: ParsableCommand {
         }
         print(String(format: "  median %.2f s per edit%@, %.0f s in all", report.medianSecondsPerEdit, batch > 1 ? " (batch)" : "", report.totalSeconds))
         if !skipped.isEmpty { print("  \(skipped.count) record(s) skipped as invalid requests") }
-        let notEdited = report.guardFailures.filter { $0.contains(": not edited: ") }
-        let guarded = report.guardFailures.filter { !$0.contains(": not edited: ") }
-        if !notEdited.isEmpty { print("  \(notEdited.count) batch(es) not edited (scored as they were), e.g. \(notEdited[0])") }
-        if !guarded.isEmpty { print("  \(guarded.count) guard failure(s), e.g. \(guarded[0])") }
+        if let first = report.notEdited.first { print("  \(report.notEdited.count) batch(es) not edited (scored as they were), e.g. \(first)") }
+        if let first = report.guardFailures.first { print("  \(report.guardFailures.count) guard failure(s), e.g. \(first)") }
     }
 }

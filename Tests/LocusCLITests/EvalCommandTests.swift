@@ -67,8 +67,8 @@ final class EvalCommandTests: XCTestCase {
         for sequential in [false, true] {
             let r = try JSONDecoder().decode(
                 EvaluationReport.self, from: eval(sequential ? ["--sequential", "--checkpoint-every", "2"] : [], hparams: hparams))
-            let notEdited = r.guardFailures.filter { $0.contains("not edited") }
-            XCTAssertEqual(notEdited.count, 2, "two batches of 2, sequential: \(sequential): \(r.guardFailures)")
+            XCTAssertEqual(r.notEdited.count, 2, "two batches of 2, sequential: \(sequential): \(r.notEdited)")
+            XCTAssertEqual(r.guardFailures, [], "a batch not edited is not also a guard failure")
             // Nothing was edited (up to the rounding of scoring the records in other batches).
             let (a, b) = (r.counterFactAfter!, r.counterFactBefore!)
             for (x, y) in zip([a.ES, a.PS, a.NS, a.EM, a.PM, a.NM], [b.ES, b.PS, b.NS, b.EM, b.PM, b.NM]) {
@@ -76,6 +76,21 @@ final class EvalCommandTests: XCTestCase {
             }
             XCTAssertEqual(r.perplexityAfter!, r.perplexityBefore!, accuracy: 1e-9)
             if sequential { XCTAssertEqual(r.perplexityTrajectory?.map(\.edits), [0, 2, 4]) }
+        }
+    }
+
+    /// A guard the updates cross is recorded for every batch, and the batches are still edited and scored
+    /// (the papers' protocols keep every edit): guard failures are not batches "not edited".
+    func testGuardFailuresAreRecordedAndTheBatchesStillEdited() throws {
+        let hparams = try writeHyperparameters(lambda: 100)
+        for sequential in [false, true] {
+            let mode = sequential ? ["--sequential"] : []
+            let r = try JSONDecoder().decode(EvaluationReport.self, from: eval(mode + ["--max-relative-norm", "1e-12"], hparams: hparams))
+            XCTAssertEqual(r.guardFailures.count, 2, "sequential: \(sequential): \(r.guardFailures)")
+            XCTAssertTrue(r.guardFailures.allSatisfy { $0.contains("‖ΔW‖/‖W‖") && $0.contains("exceeds 1e-12") }, "\(r.guardFailures)")
+            XCTAssertEqual(r.notEdited, [])
+            XCTAssertNotEqual(r.perplexityAfter, r.perplexityBefore, "the batches were edited")
+            XCTAssertGreaterThan(r.counterFactAfter!.EM, r.counterFactBefore!.EM, "sequential: \(sequential)")
         }
     }
 
