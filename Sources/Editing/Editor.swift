@@ -43,6 +43,9 @@ public struct EditOutcome: Sendable, Codable, Equatable {
     public var finalLosses: [DeltaLoss]
     /// Wall time of proposing, applying and verifying.
     public var seconds: Double
+    /// True for a dry run (`locus edit --dry-run`): verified, then undone. `applied` is then false and
+    /// `failures` lists only what failed verification, so an empty list means the edit would be kept.
+    public var dryRun: Bool?
 }
 
 /// An editing session on one model: the current (edited) weights, the ledger that says how they

@@ -32,13 +32,19 @@ struct Edit: ParsableCommand {
             outcomes.append(o)
             if !options.json { printOutcome(o, b) }
         }
-        if options.json { return try printJSON(outcomes) }
+        if options.json {
+            try printJSON(outcomes)
+            if outcomes.contains(where: { !$0.passed }) { throw ExitCode(2) }
+            return
+        }
         if !dryRun { print("ledger: \(editing.ledgerPath(for: m)) (\(e.ledger.entries.count) edit(s))") }
-        if outcomes.contains(where: { !$0.applied }) { throw ExitCode(2) }
+        if outcomes.contains(where: { !$0.passed }) { throw ExitCode(2) }
     }
 
     func printOutcome(_ o: EditOutcome, _ rs: [EditRequest]) {
-        print("\(o.applied ? "applied" : "ROLLED BACK") \(o.method.rawValue) \(o.requests.joined(separator: ", ")) in \(String(format: "%.1f", o.seconds)) s")
+        let state = o.dryRun == true ? (o.passed ? "VERIFIED (dry run, nothing kept)" : "FAILED (dry run, nothing kept)")
+            : (o.applied ? "applied" : "ROLLED BACK")
+        print("\(state) \(o.method.rawValue) \(o.requests.joined(separator: ", ")) in \(String(format: "%.1f", o.seconds)) s")
         for (i, r) in rs.enumerated() where i < o.newProbabilityAfter.count {
             var line = "  \(r.filledPrompt) → \(r.targetNew): P(new) \(String(format: "%.3f", o.newProbabilityBefore[i])) → \(String(format: "%.3f", o.newProbabilityAfter[i]))"
             if let t = r.targetTrue, let b = o.trueProbabilityBefore[i], let a = o.trueProbabilityAfter[i] {
@@ -69,9 +75,14 @@ extension Editor {
         if o.applied { try revert(last: 1) }
         var r = o
         r.applied = false
-        r.failures.append("dry run: nothing kept")
+        r.dryRun = true
         return r
     }
+}
+
+extension EditOutcome {
+    /// Kept, or (dry run) verified with nothing failing: what `locus edit` exits 0 for.
+    var passed: Bool { dryRun == true ? failures.isEmpty : applied }
 }
 
 struct Revert: ParsableCommand {

@@ -12,9 +12,7 @@ final class EvalCommandTests: XCTestCase {
     var folder = ""
 
     override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "locus-sweep-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        try TinyModel.write(to: folder + "/tiny.gguf", contextLength: 512)
+        folder = try TinyModel.folder("locus-sweep")
     }
 
     override func tearDownWithError() throws {

@@ -24,6 +24,14 @@ enum TinyModel {
         return tokens
     }
 
+    /// A new temporary folder holding the model as `tiny.gguf` (512 positions), for a test's files.
+    static func folder(_ prefix: String) throws -> String {
+        let folder = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try write(to: folder + "/tiny.gguf", contextLength: 512)
+        return folder
+    }
+
     /// Writes the model to `path`; `contextLength` replaces the golden model's 32 positions (RoPE has
     /// no learned positions, so any length runs) for tests whose prompts are longer.
     static func write(to path: String, contextLength: Int? = nil) throws {
