@@ -34,10 +34,9 @@ struct Edit: ParsableCommand {
         }
         if options.json {
             try printJSON(outcomes)
-            if outcomes.contains(where: { !$0.passed }) { throw ExitCode(2) }
-            return
+        } else if !dryRun {
+            print("ledger: \(editing.ledgerPath(for: m)) (\(e.ledger.entries.count) edit(s))")
         }
-        if !dryRun { print("ledger: \(editing.ledgerPath(for: m)) (\(e.ledger.entries.count) edit(s))") }
         if outcomes.contains(where: { !$0.passed }) { throw ExitCode(2) }
     }
 
