@@ -133,4 +133,18 @@ final class BLASTests: XCTestCase {
         var rhs = [Double](repeating: 1, count: 2)
         XCTAssertThrowsError(try LAPACK.solve(n: 2, rightHandSides: 1, a: &singular, b: &rhs))
     }
+
+    /// The kernel family follows the measurements: SkylakeX only on Intel with AVX-512 (an AVX-512 EPYC
+    /// ran faster on Haswell kernels), Haswell with AVX2, OpenBLAS's own choice otherwise.
+    func testRecommendedCoreTypeFollowsVendorAndFlags() {
+        let avx512 = "fpu sse2 avx avx2 fma avx512f avx512bw avx512dq avx512vl"
+        func info(_ vendor: String, _ flags: String) -> String {
+            "processor\t: 0\nvendor_id\t: \(vendor)\ncpu family\t: 6\nflags\t\t: \(flags)\n"
+        }
+        XCTAssertEqual(BLASCoreType.recommended(cpuinfo: info("GenuineIntel", avx512)), "SkylakeX")
+        XCTAssertEqual(BLASCoreType.recommended(cpuinfo: info("AuthenticAMD", avx512)), "Haswell")
+        XCTAssertEqual(BLASCoreType.recommended(cpuinfo: info("GenuineIntel", "fpu sse2 avx avx2 fma")), "Haswell")
+        XCTAssertEqual(BLASCoreType.recommended(cpuinfo: info("AuthenticAMD", "fpu sse2 avx")), nil)
+        XCTAssertEqual(BLASCoreType.recommended(cpuinfo: "no flags here"), nil)
+    }
 }
