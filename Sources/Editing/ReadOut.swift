@@ -32,6 +32,7 @@ enum ReadOut {
                 }
             }
         }
+        transformer.finishLogits(&out, rows: rows.count)
         return out
     }
 

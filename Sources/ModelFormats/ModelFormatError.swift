@@ -8,6 +8,10 @@ public struct ModelFormatError: Error, CustomStringConvertible, Sendable, Equata
     public enum Kind: String, Sendable {
         case fileNotFound, unreadable, badMagic, unsupportedVersion, truncated, malformed
         case missingField, wrongFieldType, unsupportedTensorType, shapeMismatch, unsupportedArchitecture
+        /// A tensor or key that would change the computation in a way Locus does not implement.
+        case unsupportedFeature
+        /// A tensor no part of the model uses (the file holds more than Locus understands).
+        case unexpectedTensor
     }
     public let kind: Kind
     public let file: String

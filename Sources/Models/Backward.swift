@@ -40,6 +40,19 @@ extension Transformer {
         var dU = wantU ? [Float](repeating: 0, count: V * d) : []
         // d normed for all loss rows at once: [rows × V] · U (one gemm reads U once, not once per row).
         let lossRows = logitsGradient.keys.sorted()
+        var logitsGradient = logitsGradient
+        if let cap = c.finalSoftcap, !lossRows.isEmpty {
+            // Through the final soft-cap c·tanh(x/c): times 1 − (capped/c)², the capped logits recomputed.
+            let capped = unembed(tape.finalNormalized, rows: lossRows)
+            for (i, row) in lossRows.enumerated() {
+                var dl = logitsGradient[row]!
+                for t in 0..<V {
+                    let y = capped[i * V + t] / cap
+                    dl[t] *= 1 - y * y
+                }
+                logitsGradient[row] = dl
+            }
+        }
         if !lossRows.isEmpty {
             var g = [Float](repeating: 0, count: lossRows.count * V)
             for (i, row) in lossRows.enumerated() {
@@ -109,6 +122,8 @@ extension Transformer {
 
         keep(.residPost, dResid, [B, T, d])
         keep(.mlpOut, dResid, [B, T, d])
+        // A parallel block's attention output joins resid_post directly; a sequential one's joins resid_mid.
+        let dAttnOutParallel = c.parallelBlock ? dResid : nil
         // MLP
         var dDown = dResid
         if let pn = w.postMLPNorm {
@@ -137,16 +152,17 @@ extension Transformer {
         }
         keep(.ln2Normalized, dX2, [B, T, d])
         var dW2: [Float]? = param(.ln2) ? [Float](repeating: 0, count: d) : nil
-        normBackward(w.ln2, kind: c.norm, x: lt.residMid, stats: lt.ln2Stats, dy: dX2, dx: &dResid, rows: N, d: d, dWeight: &dW2, dBias: nil)
+        normBackward(w.ln2, kind: c.norm, x: lt.ln2Input, stats: lt.ln2Stats, dy: dX2, dx: &dResid, rows: N, d: d, dWeight: &dW2, dBias: nil)
         if let dW2 { g.parameters[.block(l, .ln2)] = dW2 }
-        keep(.residMid, dResid, [B, T, d])
-        keep(.attnOut, dResid, [B, T, d])
+        if !c.parallelBlock { keep(.residMid, dResid, [B, T, d]) }
+        let dAttnOut = dAttnOutParallel ?? dResid
+        keep(.attnOut, dAttnOut, [B, T, d])
 
         // Attention
-        var dO = dResid
+        var dO = dAttnOut
         if let pn = w.postAttentionNorm {
             dO = [Float](repeating: 0, count: N * d)
-            normBackward(pn, kind: c.norm, x: lt.attnPreNorm!, stats: lt.postAttentionStats!, dy: dResid, dx: &dO, rows: N, d: d, dWeight: nil, dBias: nil)
+            normBackward(pn, kind: c.norm, x: lt.attnPreNorm!, stats: lt.postAttentionStats!, dy: dAttnOut, dx: &dO, rows: N, d: d, dWeight: nil, dBias: nil)
         }
         let dZ = linearBackward(w.wO, x: lt.z, dy: dO, rows: N, want: param(.W_O)) { g.parameters[.block(l, .W_O)] = $0 }
         keep(.z, dZ, [B, T, nH, dh])

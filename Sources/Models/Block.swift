@@ -1,3 +1,4 @@
+import Foundation
 import Linalg
 import Tensors
 
@@ -72,6 +73,8 @@ extension Transformer {
         } else {
             scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
         }
+        if let cap = c.attentionSoftcap { softcap(&scores, cap) }
+        lt?.cappedScores = c.attentionSoftcap == nil ? nil : scores
         runner.visit(HookID(.attnScores, layer: l), &scores, shape: [B, nH, T, Tk])
         scores.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: B * nH * T, cols: Tk) }
         var pattern = scores
@@ -92,10 +95,14 @@ extension Transformer {
             lt?.postAttentionStats = r.stats
         }
         runner.visit(HookID(.attnOut, layer: l), &attnOut, shape: [B, T, d])
-        add(&resid, attnOut)
-        attnOut = []
-        runner.visit(HookID(.residMid, layer: l), &resid, shape: [B, T, d])
-        lt?.residMid = resid
+        // Sequential blocks add the attention output before the MLP's norm; parallel blocks (GPT-J,
+        // GPT-NeoX) norm resid_pre for the MLP and add both outputs at the end.
+        if !c.parallelBlock {
+            add(&resid, attnOut)
+            attnOut = []
+            runner.visit(HookID(.residMid, layer: l), &resid, shape: [B, T, d])
+        }
+        lt?.ln2Input = resid
 
         let n2 = applyNorm(w.ln2, kind: c.norm, epsilon: c.normEpsilon, resid, rows: N, d: d)
         var x2 = n2.y
@@ -126,6 +133,7 @@ extension Transformer {
             lt?.postMLPStats = r.stats
         }
         runner.visit(HookID(.mlpOut, layer: l), &mlpOut, shape: [B, T, d])
+        if c.parallelBlock { add(&resid, attnOut) }
         add(&resid, mlpOut)
         runner.visit(HookID(.residPost, layer: l), &resid, shape: [B, T, d])
         if let lt { tape?.layers.append(lt) }
@@ -172,6 +180,13 @@ extension Transformer {
             }
         }
         return scores
+    }
+
+    /// Soft-capping `cap·tanh(x/cap)` of every finite score (masked scores stay -inf).
+    func softcap(_ scores: inout [Float], _ cap: Float) {
+        scores.withUnsafeMutableBufferPointer { p in
+            for i in p.indices where p[i].isFinite { p[i] = cap * tanhf(p[i] / cap) }
+        }
     }
 
     /// Query rows per block in the attention products.

@@ -1,149 +1,180 @@
 import Foundation
 import ModelFormats
 
-/// Loads a Hugging Face checkpoint folder (`config.json` + `model.safetensors`, F32/F16/BF16) of a
-/// supported family into the same `Transformer` a GGUF file gives.
+/// Loads a Hugging Face checkpoint folder (`config.json` + `model.safetensors` or sharded
+/// `model-0000k-of-0000n.safetensors` with `model.safetensors.index.json`; F32/F16/BF16) of a supported
+/// family into the same `Transformer` a GGUF file gives.
 ///
 /// Layout mapping: `nn.Linear` weights are `[outputs, inputs]` and are transposed to Locus's
 /// `[inputs, outputs]`; GPT-2's `Conv1D` weights are already `[inputs, outputs]`; Gemma stores RMSNorm
-/// weights as `w` with scale `1 + w`, so 1 is added (as llama.cpp's converter does).
+/// weights as `w` with scale `1 + w`, so 1 is added (as llama.cpp's converter does). Fused projections
+/// are split by output rows: Phi-3's `qkv_proj` (q|k|v) and `gate_up_proj` (gate|up), GPT-NeoX's
+/// `query_key_value` (per head: q, k, v). Every tensor in the checkpoint must be used.
 extension Transformer {
     public init(huggingFaceDirectory dir: String) throws {
-        let configPath = dir + "/config.json"
-        guard let data = FileManager.default.contents(atPath: configPath),
-            let json = try JSONSerialization.jsonObject(with: data) as? [String: Any]
-        else {
-            throw ModelFormatError(.unreadable, file: configPath, field: "config.json", expected: "a JSON object", found: "unreadable")
+        let config = try ModelConfig(huggingFace: try ConfigJSON(file: dir + "/config.json"))
+        let st = try SafetensorsCheckpoint(directory: dir)
+        let hf = HFWeights(st: st, config: config)
+        let weights = try hf.weights()
+        if let name = st.unused.first {
+            throw ModelFormatError(
+                .unexpectedTensor, file: st.file(of: name), field: name,
+                expected: "only tensors the \(config.architecture.rawValue) configuration uses (\(st.unused.count) left over)",
+                found: "a tensor Locus would ignore")
         }
-        let st = try SafetensorsFile(path: dir + "/model.safetensors")
-        let hf = HFReader(json: json, file: configPath, st: st)
-        let config = try hf.config()
-        self.init(config: config, weights: try hf.weights(config))
+        self.init(config: config, weights: weights)
     }
 }
 
-private struct HFReader {
-    let json: [String: Any]
-    let file: String
-    let st: SafetensorsFile
+private struct HFWeights {
+    let st: SafetensorsCheckpoint
+    let config: ModelConfig
 
-    func int(_ key: String) throws -> Int {
-        guard let v = json[key] as? Int else { throw ModelFormatError(.missingField, file: file, field: key, expected: "an integer", found: "\(json[key] ?? "nothing")") }
-        return v
-    }
-    func double(_ key: String) -> Double? { (json[key] as? NSNumber)?.doubleValue }
-
-    func ropeTheta(_ kind: String?) -> Double? {
-        if let p = json["rope_parameters"] as? [String: Any] {
-            if let kind, let sub = p[kind] as? [String: Any] { return (sub["rope_theta"] as? NSNumber)?.doubleValue }
-            return (p["rope_theta"] as? NSNumber)?.doubleValue
+    func tensor(_ name: String, shape: [Int]) throws -> [Float] {
+        let t = try st.tensor(name)
+        guard t.shape == shape else {
+            throw ModelFormatError(.shapeMismatch, file: st.file(of: name), field: "\(name).shape", expected: "\(shape)", found: "\(t.shape)")
         }
-        return nil
+        return t.data
     }
+    func optional(_ name: String, shape: [Int]) throws -> [Float]? { st.has(name) ? try tensor(name, shape: shape) : nil }
 
-    func config() throws -> ModelConfig {
-        let type = json["model_type"] as? String ?? ""
-        switch type {
-        case "llama":
-            let d = try int("hidden_size"), h = try int("num_attention_heads")
-            return ModelConfig(
-                architecture: .llama, dModel: d, nLayers: try int("num_hidden_layers"), nHeads: h,
-                nKVHeads: (json["num_key_value_heads"] as? Int) ?? h, dHead: (json["head_dim"] as? Int) ?? d / h,
-                dMLP: try int("intermediate_size"), vocabSize: try int("vocab_size"), contextLength: try int("max_position_embeddings"),
-                norm: .rms, normEpsilon: Float(double("rms_norm_eps") ?? 1e-6), activation: .silu, gatedMLP: true, rotary: true,
-                ropeBase: Float(ropeTheta(nil) ?? double("rope_theta") ?? 10000))
-        case "gemma3_text", "gemma3":
-            let d = try int("hidden_size"), h = try int("num_attention_heads")
-            let dh = (json["head_dim"] as? Int) ?? 256
-            let types = json["layer_types"] as? [String]
-            let n = try int("num_hidden_layers")
-            var pattern = (json["sliding_window_pattern"] as? Int) ?? (json["_sliding_window_pattern"] as? Int) ?? 6
-            if let types {
-                let full = types.enumerated().filter { $0.element == "full_attention" }.map(\.offset)
-                if let first = full.first { pattern = first + 1 }
-                guard types.count == n, types.enumerated().allSatisfy({ ($0.element == "full_attention") == (($0.offset + 1) % pattern == 0) }) else {
-                    throw ModelFormatError(.malformed, file: file, field: "layer_types", expected: "every Nth layer global", found: "\(types)")
-                }
-            }
-            return ModelConfig(
-                architecture: .gemma3, dModel: d, nLayers: n, nHeads: h, nKVHeads: (json["num_key_value_heads"] as? Int) ?? h,
-                dHead: dh, dMLP: try int("intermediate_size"), vocabSize: try int("vocab_size"),
-                contextLength: try int("max_position_embeddings"), norm: .rms, normEpsilon: Float(double("rms_norm_eps") ?? 1e-6),
-                activation: .geluTanh, gatedMLP: true, rotary: true,
-                ropeBase: Float(ropeTheta("full_attention") ?? double("rope_theta") ?? 1_000_000),
-                ropeLocalBase: Float(ropeTheta("sliding_attention") ?? double("rope_local_base_freq") ?? 10000), ropeDimensions: dh,
-                slidingWindow: json["sliding_window"] as? Int, slidingWindowPattern: pattern, qkNorm: true, postNorms: true,
-                embeddingScale: Float(d).squareRoot(), attentionScale: 1 / Float(double("query_pre_attn_scalar") ?? Double(dh)).squareRoot())
-        case "gpt2":
-            let d = try int("n_embd")
-            return ModelConfig(
-                architecture: .gpt2, dModel: d, nLayers: try int("n_layer"), nHeads: try int("n_head"), nKVHeads: try int("n_head"),
-                dHead: d / (try int("n_head")), dMLP: (json["n_inner"] as? Int) ?? 4 * d, vocabSize: try int("vocab_size"),
-                contextLength: try int("n_positions"), norm: .layer, normEpsilon: Float(double("layer_norm_epsilon") ?? 1e-5),
-                activation: .geluTanh, gatedMLP: false, rotary: false)
-        default:
-            throw ModelFormatError(.unsupportedArchitecture, file: file, field: "model_type", expected: "llama, gemma3_text or gpt2", found: type)
-        }
-    }
-
-    func tensor(_ name: String) throws -> [Float] { try st.tensor(name).data }
-
-    /// An `nn.Linear` weight `[out, in]` → `Linear` `[in, out]`.
-    func linear(_ prefix: String, inputs: Int, outputs: Int, bias: Bool = false) throws -> Linear {
+    /// An `nn.Linear` weight `[out, in]` (and its bias when present) → `Linear` `[in, out]`.
+    func linear(_ prefix: String, inputs: Int, outputs: Int) throws -> Linear {
         Linear(
-            weight: transpose(try tensor(prefix + ".weight"), rows: outputs, cols: inputs),
-            bias: bias ? try tensor(prefix + ".bias") : nil, inputs: inputs, outputs: outputs)
+            weight: transpose(try tensor(prefix + ".weight", shape: [outputs, inputs]), rows: outputs, cols: inputs),
+            bias: try optional(prefix + ".bias", shape: [outputs]), inputs: inputs, outputs: outputs)
     }
-
-    func norm(_ name: String, plusOne: Bool = false, bias: Bool = false) throws -> NormWeights {
-        var w = try tensor(name + ".weight")
+    /// A GPT-2 `Conv1D` weight, already `[in, out]`.
+    func conv1D(_ prefix: String, inputs: Int, outputs: Int) throws -> Linear {
+        Linear(weight: try tensor(prefix + ".weight", shape: [inputs, outputs]), bias: try optional(prefix + ".bias", shape: [outputs]), inputs: inputs, outputs: outputs)
+    }
+    func norm(_ name: String, size: Int, plusOne: Bool = false) throws -> NormWeights {
+        var w = try tensor(name + ".weight", shape: [size])
         if plusOne { w = w.map { $0 + 1 } }
-        return NormWeights(weight: w, bias: bias ? try tensor(name + ".bias") : nil)
+        return NormWeights(weight: w, bias: try optional(name + ".bias", shape: [size]))
     }
 
-    func weights(_ c: ModelConfig) throws -> ModelWeights {
-        let d = c.dModel
-        switch c.architecture {
-        case .llama, .gemma3:
-            let gemma = c.architecture == .gemma3
-            var blocks: [BlockWeights] = []
-            for l in 0..<c.nLayers {
-                let p = "model.layers.\(l)."
-                blocks.append(BlockWeights(
-                    ln1: try norm(p + "input_layernorm", plusOne: gemma),
-                    wQ: try linear(p + "self_attn.q_proj", inputs: d, outputs: c.qWidth),
-                    wK: try linear(p + "self_attn.k_proj", inputs: d, outputs: c.kvWidth),
-                    wV: try linear(p + "self_attn.v_proj", inputs: d, outputs: c.kvWidth),
-                    wO: try linear(p + "self_attn.o_proj", inputs: c.qWidth, outputs: d),
-                    qNorm: gemma ? try norm(p + "self_attn.q_norm", plusOne: true) : nil,
-                    kNorm: gemma ? try norm(p + "self_attn.k_norm", plusOne: true) : nil,
-                    postAttentionNorm: gemma ? try norm(p + "post_attention_layernorm", plusOne: true) : nil,
-                    ln2: try norm(p + (gemma ? "pre_feedforward_layernorm" : "post_attention_layernorm"), plusOne: gemma),
-                    wGate: try linear(p + "mlp.gate_proj", inputs: d, outputs: c.dMLP),
-                    wIn: try linear(p + "mlp.up_proj", inputs: d, outputs: c.dMLP),
-                    wOut: try linear(p + "mlp.down_proj", inputs: c.dMLP, outputs: d),
-                    postMLPNorm: gemma ? try norm(p + "post_feedforward_layernorm", plusOne: true) : nil))
-            }
-            return ModelWeights(
-                embedding: try tensor("model.embed_tokens.weight"), blocks: blocks, finalNorm: try norm("model.norm", plusOne: gemma),
-                unembedding: st.entries["lm_head.weight"] == nil ? nil : try tensor("lm_head.weight"))
-        case .gpt2:
-            var blocks: [BlockWeights] = []
-            for l in 0..<c.nLayers {
-                let p = "transformer.h.\(l)."
-                // Conv1D weights are [inputs, outputs] already.
-                let qkv = Linear(weight: try tensor(p + "attn.c_attn.weight"), bias: try tensor(p + "attn.c_attn.bias"), inputs: d, outputs: 3 * d)
-                let (q, k, v) = WeightLoader.splitColumns(qkv, widths: [d, d, d])
-                blocks.append(BlockWeights(
-                    ln1: try norm(p + "ln_1", bias: true), wQ: q, wK: k, wV: v,
-                    wO: Linear(weight: try tensor(p + "attn.c_proj.weight"), bias: try tensor(p + "attn.c_proj.bias"), inputs: d, outputs: d),
-                    ln2: try norm(p + "ln_2", bias: true), wGate: nil,
-                    wIn: Linear(weight: try tensor(p + "mlp.c_fc.weight"), bias: try tensor(p + "mlp.c_fc.bias"), inputs: d, outputs: c.dMLP),
-                    wOut: Linear(weight: try tensor(p + "mlp.c_proj.weight"), bias: try tensor(p + "mlp.c_proj.bias"), inputs: c.dMLP, outputs: d)))
-            }
-            return ModelWeights(
-                embedding: try tensor("transformer.wte.weight"), positionEmbedding: try tensor("transformer.wpe.weight"), blocks: blocks,
-                finalNorm: try norm("transformer.ln_f", bias: true))
+    func weights() throws -> ModelWeights {
+        switch config.architecture {
+        case .gpt2: return try gpt2()
+        case .gptj: return try gptj()
+        case .gptneox: return try gptneox()
+        default: return try llamaLike()
         }
+    }
+
+    /// Llama, Mistral, Qwen2/3, Phi-3, Gemma 2/3: `model.layers.N.{self_attn, mlp}`.
+    func llamaLike() throws -> ModelWeights {
+        let c = config, d = c.dModel, F = c.dMLP
+        let gemma = c.postNorms
+        var blocks: [BlockWeights] = []
+        for l in 0..<c.nLayers {
+            let p = "model.layers.\(l)."
+            let q: Linear, k: Linear, v: Linear, gate: Linear, up: Linear
+            if c.architecture == .phi3 {
+                let qkv = WeightLoader.splitColumns(try linear(p + "self_attn.qkv_proj", inputs: d, outputs: c.qWidth + 2 * c.kvWidth), widths: [c.qWidth, c.kvWidth, c.kvWidth])
+                (q, k, v) = (qkv[0], qkv[1], qkv[2])
+                let gu = WeightLoader.splitColumns(try linear(p + "mlp.gate_up_proj", inputs: d, outputs: 2 * F), widths: [F, F])
+                (gate, up) = (gu[0], gu[1])
+            } else {
+                q = try linear(p + "self_attn.q_proj", inputs: d, outputs: c.qWidth)
+                k = try linear(p + "self_attn.k_proj", inputs: d, outputs: c.kvWidth)
+                v = try linear(p + "self_attn.v_proj", inputs: d, outputs: c.kvWidth)
+                gate = try linear(p + "mlp.gate_proj", inputs: d, outputs: F)
+                up = try linear(p + "mlp.up_proj", inputs: d, outputs: F)
+            }
+            blocks.append(BlockWeights(
+                ln1: try norm(p + "input_layernorm", size: d, plusOne: gemma),
+                wQ: q, wK: k, wV: v,
+                wO: try linear(p + "self_attn.o_proj", inputs: c.qWidth, outputs: d),
+                qNorm: c.qkNorm ? try norm(p + "self_attn.q_norm", size: c.dHead, plusOne: gemma) : nil,
+                kNorm: c.qkNorm ? try norm(p + "self_attn.k_norm", size: c.dHead, plusOne: gemma) : nil,
+                postAttentionNorm: gemma ? try norm(p + "post_attention_layernorm", size: d, plusOne: true) : nil,
+                ln2: try norm(p + (gemma ? "pre_feedforward_layernorm" : "post_attention_layernorm"), size: d, plusOne: gemma),
+                wGate: gate, wIn: up,
+                wOut: try linear(p + "mlp.down_proj", inputs: F, outputs: d),
+                postMLPNorm: gemma ? try norm(p + "post_feedforward_layernorm", size: d, plusOne: true) : nil))
+        }
+        return ModelWeights(
+            embedding: try tensor("model.embed_tokens.weight", shape: [c.vocabSize, d]), blocks: blocks,
+            finalNorm: try norm("model.norm", size: d, plusOne: gemma),
+            unembedding: try optional("lm_head.weight", shape: [c.vocabSize, d]))
+    }
+
+    func gpt2() throws -> ModelWeights {
+        let c = config, d = c.dModel
+        var blocks: [BlockWeights] = []
+        for l in 0..<c.nLayers {
+            let p = "transformer.h.\(l)."
+            let qkv = WeightLoader.splitColumns(try conv1D(p + "attn.c_attn", inputs: d, outputs: 3 * d), widths: [d, d, d])
+            blocks.append(BlockWeights(
+                ln1: try norm(p + "ln_1", size: d), wQ: qkv[0], wK: qkv[1], wV: qkv[2],
+                wO: try conv1D(p + "attn.c_proj", inputs: d, outputs: d),
+                ln2: try norm(p + "ln_2", size: d), wGate: nil,
+                wIn: try conv1D(p + "mlp.c_fc", inputs: d, outputs: c.dMLP),
+                wOut: try conv1D(p + "mlp.c_proj", inputs: c.dMLP, outputs: d)))
+        }
+        return ModelWeights(
+            embedding: try tensor("transformer.wte.weight", shape: [c.vocabSize, d]),
+            positionEmbedding: try tensor("transformer.wpe.weight", shape: [c.contextLength, d]), blocks: blocks,
+            finalNorm: try norm("transformer.ln_f", size: d),
+            unembedding: try optional("lm_head.weight", shape: [c.vocabSize, d]))
+    }
+
+    /// GPT-J: one `ln_1` feeds attention and MLP (shared as ln1 and ln2), unbiased q/k/v/out, biased MLP and head.
+    func gptj() throws -> ModelWeights {
+        let c = config, d = c.dModel
+        var blocks: [BlockWeights] = []
+        for l in 0..<c.nLayers {
+            let p = "transformer.h.\(l)."
+            let ln = try norm(p + "ln_1", size: d)
+            blocks.append(BlockWeights(
+                ln1: ln, wQ: try linear(p + "attn.q_proj", inputs: d, outputs: c.qWidth),
+                wK: try linear(p + "attn.k_proj", inputs: d, outputs: c.kvWidth),
+                wV: try linear(p + "attn.v_proj", inputs: d, outputs: c.kvWidth),
+                wO: try linear(p + "attn.out_proj", inputs: c.qWidth, outputs: d),
+                ln2: ln, wGate: nil,
+                wIn: try linear(p + "mlp.fc_in", inputs: d, outputs: c.dMLP),
+                wOut: try linear(p + "mlp.fc_out", inputs: c.dMLP, outputs: d)))
+        }
+        return ModelWeights(
+            embedding: try tensor("transformer.wte.weight", shape: [c.vocabSize, d]), blocks: blocks,
+            finalNorm: try norm("transformer.ln_f", size: d),
+            unembedding: try tensor("lm_head.weight", shape: [c.vocabSize, d]),
+            unembeddingBias: try optional("lm_head.bias", shape: [c.vocabSize]))
+    }
+
+    /// GPT-NeoX / Pythia: fused `query_key_value` laid out per head as [n_heads, 3, d_head] rows.
+    func gptneox() throws -> ModelWeights {
+        let c = config, d = c.dModel, dh = c.dHead, nH = c.nHeads
+        var blocks: [BlockWeights] = []
+        for l in 0..<c.nLayers {
+            let p = "gpt_neox.layers.\(l)."
+            let fused = try linear(p + "attention.query_key_value", inputs: d, outputs: 3 * d)
+            // Column h·3·dh + s·dh + i of the fused map is part s (q, k, v) of head h, dimension i.
+            var parts: [Linear] = []
+            for s in 0..<3 {
+                var w = [Float](repeating: 0, count: d * d), b: [Float]? = fused.bias == nil ? nil : [Float](repeating: 0, count: d)
+                for h in 0..<nH {
+                    for i in 0..<dh {
+                        let from = h * 3 * dh + s * dh + i, to = h * dh + i
+                        for r in 0..<d { w[r * d + to] = fused.weight[r * 3 * d + from] }
+                        b?[to] = fused.bias![from]
+                    }
+                }
+                parts.append(Linear(weight: w, bias: b, inputs: d, outputs: d))
+            }
+            blocks.append(BlockWeights(
+                ln1: try norm(p + "input_layernorm", size: d), wQ: parts[0], wK: parts[1], wV: parts[2],
+                wO: try linear(p + "attention.dense", inputs: d, outputs: d),
+                ln2: try norm(p + "post_attention_layernorm", size: d), wGate: nil,
+                wIn: try linear(p + "mlp.dense_h_to_4h", inputs: d, outputs: c.dMLP),
+                wOut: try linear(p + "mlp.dense_4h_to_h", inputs: c.dMLP, outputs: d)))
+        }
+        return ModelWeights(
+            embedding: try tensor("gpt_neox.embed_in.weight", shape: [c.vocabSize, d]), blocks: blocks,
+            finalNorm: try norm("gpt_neox.final_layer_norm", size: d),
+            unembedding: try optional("embed_out.weight", shape: [c.vocabSize, d]))
     }
 }

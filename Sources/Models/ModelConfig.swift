@@ -1,16 +1,23 @@
 import ModelFormats
 
-/// The families Locus runs. They are configurations of one generic block, not subclasses.
+/// The families Locus runs. They are configurations of one generic block (`ModelConfig`), not
+/// subclasses: the name says which file layout the loaders read and is shown to the user; every
+/// difference in the computation is a field of `ModelConfig`.
 public enum Architecture: String, Sendable, Codable, CaseIterable {
-    case llama, gemma3, gpt2
+    case llama, mistral, qwen2, qwen3, phi3, gptj, gptneox, gemma2, gemma3, gpt2
 }
 
 public enum NormKind: String, Sendable, Codable { case rms, layer }
 public enum Activation: String, Sendable, Codable { case silu, geluTanh, gelu }
 
+/// Which dimensions of a head rotate together: `i` with `i + r/2` (Llama, NeoX; `rotate_half`), or
+/// `2i` with `2i + 1` (GPT-J; `rotate_every_two`), over the first `r = ropeDimensions` dimensions.
+public enum RotaryPairing: String, Sendable, Codable { case halfSplit, interleaved }
+
 /// Everything the generic transformer block needs to know about a model family and size.
 ///
-/// Read from GGUF metadata (`ModelConfig(gguf:)`) or built by hand for tests.
+/// Read from GGUF metadata (`ModelConfig(gguf:)`) or a Hugging Face `config.json`; never guessed:
+/// a key that would change the computation and is not understood stops the load.
 public struct ModelConfig: Sendable, Codable, Equatable {
     public var architecture: Architecture
     public var dModel: Int
@@ -31,25 +38,39 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     public var ropeBase: Float
     /// RoPE base of sliding-window layers where it differs (Gemma 3: 10,000).
     public var ropeLocalBase: Float?
+    /// Dimensions of each head that rotate (the first ones; the rest pass through). `dHead` unless partial.
     public var ropeDimensions: Int
-    /// Sliding-window size for local layers, and which layers are global (Gemma 3: every 6th).
+    public var rotaryPairing: RotaryPairing
+    /// Divisors of the rotary inverse frequencies, one per rotating pair (`ropeDimensions / 2`): Llama 3's
+    /// scaling (`rope_freqs.weight` in GGUF), and linear scaling (all equal to the factor). nil: none.
+    public var ropeFrequencyFactors: [Float]?
+    /// Sliding-window size for local layers, and which layers are global (Gemma 3: every 6th;
+    /// Gemma 2: every 2nd; nil pattern: every layer is local, as Mistral).
     public var slidingWindow: Int?
     public var slidingWindowPattern: Int?
-    /// RMSNorm on each head's query and key (Gemma 3).
+    /// RMSNorm on each head's query and key (Gemma 3, Qwen3).
     public var qkNorm: Bool
-    /// Norms on the attention and MLP outputs before they join the residual stream (Gemma 3).
+    /// Norms on the attention and MLP outputs before they join the residual stream (Gemma 2 and 3).
     public var postNorms: Bool
+    /// Attention and MLP both read `resid_pre` and are added to it together (GPT-J, GPT-NeoX with
+    /// `use_parallel_residual`); there is no `hook_resid_mid`.
+    public var parallelBlock: Bool
     /// Multiplier on token embeddings (Gemma: √d_model).
     public var embeddingScale: Float
     /// Multiplier on q·k (1/√d_head, or Gemma's query_pre_attn_scalar^-1/2).
     public var attentionScale: Float
+    /// Soft-capping `c·tanh(x/c)` of the attention scores and of the final logits (Gemma 2).
+    public var attentionSoftcap: Float?
+    public var finalSoftcap: Float?
 
     public init(
         architecture: Architecture, dModel: Int, nLayers: Int, nHeads: Int, nKVHeads: Int, dHead: Int, dMLP: Int,
         vocabSize: Int, contextLength: Int, norm: NormKind, normEpsilon: Float, activation: Activation,
         gatedMLP: Bool, rotary: Bool, ropeBase: Float = 10000, ropeLocalBase: Float? = nil, ropeDimensions: Int? = nil,
+        rotaryPairing: RotaryPairing = .halfSplit, ropeFrequencyFactors: [Float]? = nil,
         slidingWindow: Int? = nil, slidingWindowPattern: Int? = nil, qkNorm: Bool = false, postNorms: Bool = false,
-        embeddingScale: Float = 1, attentionScale: Float? = nil
+        parallelBlock: Bool = false, embeddingScale: Float = 1, attentionScale: Float? = nil,
+        attentionSoftcap: Float? = nil, finalSoftcap: Float? = nil
     ) {
         self.architecture = architecture
         self.dModel = dModel
@@ -68,12 +89,17 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         self.ropeBase = ropeBase
         self.ropeLocalBase = ropeLocalBase
         self.ropeDimensions = ropeDimensions ?? dHead
+        self.rotaryPairing = rotaryPairing
+        self.ropeFrequencyFactors = ropeFrequencyFactors
         self.slidingWindow = slidingWindow
         self.slidingWindowPattern = slidingWindowPattern
         self.qkNorm = qkNorm
         self.postNorms = postNorms
+        self.parallelBlock = parallelBlock
         self.embeddingScale = embeddingScale
         self.attentionScale = attentionScale ?? 1 / Float(dHead).squareRoot()
+        self.attentionSoftcap = attentionSoftcap
+        self.finalSoftcap = finalSoftcap
     }
 
     /// True for layers that attend only to the last `slidingWindow` positions.
@@ -90,66 +116,53 @@ public struct ModelConfig: Sendable, Codable, Equatable {
 
     public var qWidth: Int { nHeads * dHead }
     public var kvWidth: Int { nKVHeads * dHead }
-}
 
-extension ModelConfig {
-    /// Reads the configuration from GGUF metadata (`general.architecture` and `<arch>.*` keys).
-    public init(gguf: GGUFFile) throws(ModelFormatError) {
-        let archName = try gguf.string("general.architecture")
-        guard let arch = Architecture(rawValue: archName) else {
-            throw ModelFormatError(
-                .unsupportedArchitecture, file: gguf.path, field: "metadata.general.architecture",
-                expected: Architecture.allCases.map(\.rawValue).joined(separator: ", "), found: archName)
-        }
-        let p = archName + "."
-        let d = try gguf.integer(p + "embedding_length")
-        let nLayers = try gguf.integer(p + "block_count")
-        let nHeads = try gguf.integer(p + "attention.head_count")
-        let nKV = try gguf.optionalInteger(p + "attention.head_count_kv") ?? nHeads
-        let dHead = try gguf.optionalInteger(p + "attention.key_length") ?? d / nHeads
-        let dMLP = try gguf.integer(p + "feed_forward_length")
-        let ctx = try gguf.integer(p + "context_length")
-        guard let tokenEmbedding = gguf.tensorInfo("token_embd.weight") else {
-            throw ModelFormatError(.missingField, file: gguf.path, field: "tensor.token_embd.weight", expected: "the token embedding", found: "none")
-        }
-        let vocab = try gguf.optionalInteger(p + "vocab_size") ?? tokenEmbedding.shape[0]
-        for (name, value) in [("embedding_length", d), ("block_count", nLayers), ("attention.head_count", nHeads),
-                              ("attention.head_count_kv", nKV), ("feed_forward_length", dMLP), ("context_length", ctx)]
+    /// Checks the sizes against each other, naming the field of `file` that is wrong.
+    func validate(file: String, field: (String) -> String) throws(ModelFormatError) {
+        for (name, value) in [("d_model", dModel), ("layers", nLayers), ("heads", nHeads), ("kv_heads", nKVHeads),
+                              ("d_head", dHead), ("d_mlp", dMLP), ("vocab", vocabSize), ("context", contextLength)]
         where value <= 0 || value > 1 << 24 {
-            throw ModelFormatError(.malformed, file: gguf.path, field: "metadata.\(p)\(name)", expected: "a positive size", found: "\(value)")
+            throw ModelFormatError(.malformed, file: file, field: field(name), expected: "a positive size", found: "\(value)")
         }
-        guard nHeads % nKV == 0 else {
-            throw ModelFormatError(
-                .malformed, file: gguf.path, field: "metadata.\(p)attention.head_count_kv",
-                expected: "a divisor of head_count \(nHeads)", found: "\(nKV)")
+        guard nHeads % nKVHeads == 0 else {
+            throw ModelFormatError(.malformed, file: file, field: field("kv_heads"), expected: "a divisor of the head count \(nHeads)", found: "\(nKVHeads)")
         }
-        switch arch {
-        case .llama:
-            let eps = try gguf.number(p + "attention.layer_norm_rms_epsilon")
-            self.init(
-                architecture: arch, dModel: d, nLayers: nLayers, nHeads: nHeads, nKVHeads: nKV, dHead: dHead, dMLP: dMLP,
-                vocabSize: vocab, contextLength: ctx, norm: .rms, normEpsilon: Float(eps), activation: .silu,
-                gatedMLP: true, rotary: true, ropeBase: Float(try gguf.optionalNumber(p + "rope.freq_base") ?? 10000),
-                ropeDimensions: try gguf.optionalInteger(p + "rope.dimension_count"))
-        case .gemma3:
-            let eps = try gguf.number(p + "attention.layer_norm_rms_epsilon")
-            // llama.cpp: Gemma 3 local layers use base 10,000; every 6th layer is global; q·k is scaled by
-            // query_pre_attn_scalar^-1/2, which equals d_head for the released sizes.
-            self.init(
-                architecture: arch, dModel: d, nLayers: nLayers, nHeads: nHeads, nKVHeads: nKV, dHead: dHead, dMLP: dMLP,
-                vocabSize: vocab, contextLength: ctx, norm: .rms, normEpsilon: Float(eps), activation: .geluTanh,
-                gatedMLP: true, rotary: true, ropeBase: Float(try gguf.optionalNumber(p + "rope.freq_base") ?? 1_000_000),
-                ropeLocalBase: 10000, ropeDimensions: dHead,
-                slidingWindow: try gguf.optionalInteger(p + "attention.sliding_window"),
-                slidingWindowPattern: try gguf.optionalInteger(p + "attention.sliding_window_pattern") ?? 6,
-                qkNorm: true, postNorms: true, embeddingScale: Float(d).squareRoot(),
-                attentionScale: 1 / Float(dHead).squareRoot())
-        case .gpt2:
-            let eps = try gguf.number(p + "attention.layer_norm_epsilon")
-            self.init(
-                architecture: arch, dModel: d, nLayers: nLayers, nHeads: nHeads, nKVHeads: nKV, dHead: dHead, dMLP: dMLP,
-                vocabSize: vocab, contextLength: ctx, norm: .layer, normEpsilon: Float(eps), activation: .geluTanh,
-                gatedMLP: false, rotary: false)
+        guard !rotary || (ropeDimensions > 0 && ropeDimensions <= dHead && ropeDimensions % 2 == 0) else {
+            throw ModelFormatError(.malformed, file: file, field: field("rope_dimensions"), expected: "an even number of dimensions up to d_head \(dHead)", found: "\(ropeDimensions)")
+        }
+        if let f = ropeFrequencyFactors, f.count != ropeDimensions / 2 || !f.allSatisfy({ $0.isFinite && $0 > 0 }) {
+            throw ModelFormatError(.malformed, file: file, field: field("rope_frequency_factors"), expected: "\(ropeDimensions / 2) positive factors", found: "\(f.count) values")
+        }
+        if let w = slidingWindow, w <= 0 {
+            throw ModelFormatError(.malformed, file: file, field: field("sliding_window"), expected: "a positive window", found: "\(w)")
+        }
+        for (name, cap) in [("attention_softcap", attentionSoftcap), ("final_softcap", finalSoftcap)] {
+            if let cap, !(cap > 0 && cap.isFinite) {
+                throw ModelFormatError(.malformed, file: file, field: field(name), expected: "a positive soft-cap", found: "\(cap)")
+            }
         }
     }
 }
+
+/// Llama 3's rotary scaling (`rope_type: "llama3"`) as divisors of the inverse frequencies, computed as
+/// transformers' `_compute_llama3_parameters` and llama.cpp's converter do: wavelengths longer than
+/// `originalContext / lowFrequencyFactor` are divided by `factor`, shorter than `originalContext /
+/// highFrequencyFactor` are kept, and those between are interpolated smoothly.
+public func llama3FrequencyFactors(
+    base: Float, dimensions: Int, factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalContext: Int
+) -> [Float] {
+    let old = Double(originalContext)
+    let lowWavelength = old / Double(lowFrequencyFactor), highWavelength = old / Double(highFrequencyFactor)
+    return (0..<(dimensions / 2)).map { i in
+        let invFreq = 1 / pow(Double(base), Double(2 * i) / Double(dimensions))
+        let wavelength = 2 * Double.pi / invFreq
+        if wavelength < highWavelength { return 1 }
+        if wavelength > lowWavelength { return factor }
+        let smooth = (old / wavelength - Double(lowFrequencyFactor)) / Double(highFrequencyFactor - lowFrequencyFactor)
+        return Float(1 / ((1 - smooth) / Double(factor) + smooth))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -82,11 +82,14 @@ public struct ModelWeights: Sendable, Equatable {
     /// Unembedding stored as `[vocab, d_model]` (row `t` is token `t`'s read-out vector), i.e. `W_Uᵀ`.
     /// nil when tied to the embedding.
     public var unembedding: [Float]?
+    /// Bias of the unembedding (GPT-J's `lm_head.bias`), `[vocab]`.
+    public var unembeddingBias: [Float]?
 
     public init(
         embedding: [Float], positionEmbedding: [Float]? = nil, blocks: [BlockWeights], finalNorm: NormWeights,
-        unembedding: [Float]? = nil
+        unembedding: [Float]? = nil, unembeddingBias: [Float]? = nil
     ) {
+        self.unembeddingBias = unembeddingBias
         self.embedding = embedding
         self.positionEmbedding = positionEmbedding
         self.blocks = blocks
@@ -111,12 +114,13 @@ public struct ModelWeights: Sendable, Equatable {
         out.append(finalNorm.weight)
         if let b = finalNorm.bias { out.append(b) }
         if let u = unembedding { out.append(u) }
+        if let b = unembeddingBias { out.append(b) }
         return out
     }
 
     /// Number of Float32 parameters held (tied matrices counted once).
     public var parameterCount: Int {
-        var n = embedding.count + (positionEmbedding?.count ?? 0) + (unembedding?.count ?? 0)
+        var n = embedding.count + (positionEmbedding?.count ?? 0) + (unembedding?.count ?? 0) + (unembeddingBias?.count ?? 0)
         n += finalNorm.weight.count + (finalNorm.bias?.count ?? 0)
         for b in blocks {
             for l in [b.wQ, b.wK, b.wV, b.wO, b.wIn, b.wOut] + (b.wGate.map { [$0] } ?? []) {

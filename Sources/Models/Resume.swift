@@ -252,6 +252,10 @@ extension Transformer {
         var dV = [Float](repeating: 0, count: B * T * kW)
         var dPattern = [Float](repeating: 0, count: B * nH * T * Tk)
         var dScores = [Float](repeating: 0, count: B * nH * T * Tk)
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * Tk)
+        defer { scratch.deallocate() }
+        let capped = lt.cappedScores ?? []
+        capped.withUnsafeBufferPointer { CS in
         lt.pattern.withUnsafeBufferPointer { P in
             dZ.withUnsafeBufferPointer { dz in
                 j.values.withUnsafeBufferPointer { v in
@@ -275,8 +279,18 @@ extension Transformer {
                                                         BLAS.gemm(transposeA: true, m: T, n: dh, k: T, a: p + W, lda: Tk, b: dzh, ldb: qW, beta: 1, c: dv.baseAddress! + b * T * kW + gi * dh, ldc: kW)
                                                         BLAS.gemm(transposeB: true, m: T, n: Tk, k: dh, a: dzh, lda: qW, b: vh, ldb: kW, c: dp, ldc: Tk)
                                                         Softmax.rowsBackward(p, dp, ds, rows: T, cols: Tk)
-                                                        BLAS.gemm(m: T, n: dh, k: Tk, alpha: s, a: ds, lda: Tk, b: kh, ldb: kW, c: dq.baseAddress! + b * T * qW + h * dh, ldc: qW)
-                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, alpha: s, a: ds + W, lda: Tk, b: qh, ldb: qW, beta: 1, c: dk.baseAddress! + b * T * kW + gi * dh, ldc: kW)
+                                                        // Through a soft-cap c·tanh(x/c): times 1 − (capped/c)² (masked entries carry no gradient).
+                                                        var raw = UnsafePointer(ds)
+                                                        if let cap = c.attentionSoftcap, !CS.isEmpty {
+                                                            let sc = CS.baseAddress! + (b * nH + h) * T * Tk
+                                                            for i in 0..<(T * Tk) {
+                                                                let y = sc[i] / cap
+                                                                scratch[i] = sc[i].isFinite ? ds[i] * (1 - y * y) : 0
+                                                            }
+                                                            raw = UnsafePointer(scratch)
+                                                        }
+                                                        BLAS.gemm(m: T, n: dh, k: Tk, alpha: s, a: raw, lda: Tk, b: kh, ldb: kW, c: dq.baseAddress! + b * T * qW + h * dh, ldc: qW)
+                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, alpha: s, a: raw + W, lda: Tk, b: qh, ldb: qW, beta: 1, c: dk.baseAddress! + b * T * kW + gi * dh, ldc: kW)
                                                     }
                                                 }
                                             }
@@ -288,6 +302,7 @@ extension Transformer {
                     }
                 }
             }
+        }
         }
         return (dQ, dK, dV, wantPattern ? dPattern : nil, dScores)
     }

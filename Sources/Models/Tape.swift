@@ -10,11 +10,14 @@ struct LayerTape: Sendable {
     var kNormStats: NormStats?
     var rotQ: [Float] = []
     var rotK: [Float] = []
+    /// Scores after soft-capping (Gemma 2), for its derivative.
+    var cappedScores: [Float]?
     var pattern: [Float] = []
     var z: [Float] = []
     var attnPreNorm: [Float]?
     var postAttentionStats: NormStats?
-    var residMid: [Float] = []
+    /// What the MLP's norm read: resid_mid, or resid_pre in a parallel block.
+    var ln2Input: [Float] = []
     var ln2Stats = NormStats(mean: [], inverse: [])
     var ln2Out: [Float] = []
     var mlpPre: [Float] = []

@@ -206,7 +206,21 @@ public struct Transformer: Sendable {
                 }
             }
         }
+        finishLogits(&out, rows: rows.count)
         return out
+    }
+
+    /// What follows the unembedding product: its bias (GPT-J) and the final soft-cap (Gemma 2), in place
+    /// on `rows` rows of logits. Every read-out of logits goes through here.
+    public func finishLogits(_ logits: inout [Float], rows: Int) {
+        let V = config.vocabSize
+        precondition(logits.count >= rows * V)
+        if let bias = weights.unembeddingBias {
+            for r in 0..<rows { for t in 0..<V { logits[r * V + t] += bias[t] } }
+        }
+        if let cap = config.finalSoftcap {
+            for i in 0..<(rows * V) { logits[i] = cap * tanhf(logits[i] / cap) }
+        }
     }
 }
 
@@ -223,7 +237,9 @@ final class RotaryCache: @unchecked Sendable {
         defer { lock.unlock() }
         if let t = tables[base], t.cos.count / (t.dims / 2) >= positions { return t }
         let n = max(positions, min(1024, config.contextLength))
-        let t = RotaryTable(base: base, dims: config.ropeDimensions, positions: n)
+        let t = RotaryTable(
+            base: base, dims: config.ropeDimensions, positions: n, pairing: config.rotaryPairing,
+            factors: config.ropeFrequencyFactors)
         tables[base] = t
         return t
     }

@@ -1,74 +1,89 @@
 import Dispatch
+import Foundation
 import ModelFormats
 
 /// Loads GGUF tensors (llama.cpp names) into `ModelWeights`, dequantized to Float32.
 ///
 /// Layout mapping, in one place: GGUF stores a linear map as `[outputs, inputs]` row-major
 /// (ggml `ne = [inputs, outputs]`); Locus transposes to `[inputs, outputs]`. Embedding and
-/// unembedding stay `[vocab, d_model]`. For `llama` files, llama.cpp's converter interleaved the
-/// rotary halves of each head's query and key rows; Locus undoes that so `attn.hook_q/k` equal
-/// Hugging Face's and rotary uses the half-split ("NeoX") pairing for every family.
+/// unembedding stay `[vocab, d_model]`. Fused projections are split by output rows: `attn_qkv` is
+/// q|k|v (GPT-2, Phi-3, GPT-NeoX after llama.cpp's converter reorders NeoX's per-head layout), and a
+/// gated MLP's fused `ffn_up` of 2·d_mlp rows is gate|up (Phi-3). For `llama` files, llama.cpp's
+/// converter interleaved the rotary halves of each head's query and key rows; Locus undoes that so
+/// `attn.hook_q/k` equal Hugging Face's and rotary uses the half-split pairing.
+///
+/// Every tensor of the file must be used: one that is left over stops the load, naming it.
 public enum WeightLoader {
     public static func load(_ gguf: GGUFFile, config: ModelConfig) throws(ModelFormatError) -> ModelWeights {
         let c = config
-        let loader = TensorFetcher(gguf: gguf)
+        let f = TensorFetcher(gguf: gguf)
         let d = c.dModel
-        let embedding = try loader.matrix("token_embd.weight", rows: c.vocabSize, cols: d)
-        let positions = c.rotary ? nil : try loader.matrix("position_embd.weight", rows: nil, cols: d)
-        let finalNorm = try loader.norm("output_norm", size: d, bias: c.norm == .layer)
-        let unembedding = gguf.tensorInfo("output.weight") == nil ? nil : try loader.matrix("output.weight", rows: c.vocabSize, cols: d)
+        let embedding = try f.matrix("token_embd.weight", rows: c.vocabSize, cols: d)
+        let positions = c.rotary ? nil : try f.matrix("position_embd.weight", rows: nil, cols: d)
+        let finalNorm = try f.norm("output_norm", size: d)
+        let unembedding = f.has("output.weight") ? try f.matrix("output.weight", rows: c.vocabSize, cols: d) : nil
+        let unembeddingBias = f.has("output.bias") ? try f.vector("output.bias", size: c.vocabSize) : nil
+        if c.ropeFrequencyFactors != nil, f.has("rope_freqs.weight") { f.markUsed("rope_freqs.weight") }  // read by ModelConfig
 
         var blocks = [BlockWeights?](repeating: nil, count: c.nLayers)
         var firstError: ModelFormatError?
         let lock = Lock()
         DispatchQueue.concurrentPerform(iterations: c.nLayers) { l in
             do throws(ModelFormatError) {
-                let b = try loadBlock(l, loader: loader, config: c)
+                let b = try loadBlock(l, f: f, config: c)
                 lock.locked { blocks[l] = b }
             } catch {
                 lock.locked { if firstError == nil { firstError = error } }
             }
         }
         if let firstError { throw firstError }
+        try f.refuseUnused()
         return ModelWeights(
             embedding: embedding, positionEmbedding: positions, blocks: blocks.map { $0! }, finalNorm: finalNorm,
-            unembedding: unembedding)
+            unembedding: unembedding, unembeddingBias: unembeddingBias)
     }
 
-    private static func loadBlock(_ l: Int, loader: TensorFetcher, config c: ModelConfig) throws(ModelFormatError) -> BlockWeights {
+    private static func loadBlock(_ l: Int, f: TensorFetcher, config c: ModelConfig) throws(ModelFormatError) -> BlockWeights {
         let p = "blk.\(l)."
-        let d = c.dModel
-        let hasBias = c.architecture == .gpt2
+        let d = c.dModel, F = c.dMLP
         var wQ: Linear, wK: Linear, wV: Linear
-        if c.architecture == .gpt2 {
-            let qkv = try loader.linear(p + "attn_qkv", inputs: d, outputs: 3 * d, bias: true)
-            (wQ, wK, wV) = splitColumns(qkv, widths: [d, d, d])
+        if f.has(p + "attn_qkv.weight") {
+            let parts = try f.linears(p + "attn_qkv", inputs: d, widths: [c.qWidth, c.kvWidth, c.kvWidth])
+            (wQ, wK, wV) = (parts[0], parts[1], parts[2])
         } else {
-            wQ = try loader.linear(p + "attn_q", inputs: d, outputs: c.qWidth, bias: false)
-            wK = try loader.linear(p + "attn_k", inputs: d, outputs: c.kvWidth, bias: false)
-            wV = try loader.linear(p + "attn_v", inputs: d, outputs: c.kvWidth, bias: false)
-            if c.architecture == .llama {
-                wQ = unpermuteRotary(wQ, heads: c.nHeads, dHead: c.dHead)
-                wK = unpermuteRotary(wK, heads: c.nKVHeads, dHead: c.dHead)
-            }
+            wQ = try f.linear(p + "attn_q", inputs: d, outputs: c.qWidth)
+            wK = try f.linear(p + "attn_k", inputs: d, outputs: c.kvWidth)
+            wV = try f.linear(p + "attn_v", inputs: d, outputs: c.kvWidth)
         }
-        let layerNorm = c.norm == .layer
+        if c.architecture == .llama {
+            wQ = unpermuteRotary(wQ, heads: c.nHeads, dHead: c.dHead)
+            wK = unpermuteRotary(wK, heads: c.nKVHeads, dHead: c.dHead)
+        }
+        let ln1 = try f.norm(p + "attn_norm", size: d)
+        // GPT-J's one LayerNorm feeds attention and MLP alike.
+        let ln2 = c.parallelBlock && !f.has(p + "ffn_norm.weight") && c.architecture == .gptj ? ln1 : try f.norm(p + "ffn_norm", size: d)
+        var wGate: Linear?, wIn: Linear
+        if c.gatedMLP && !f.has(p + "ffn_gate.weight") {
+            let parts = try f.linears(p + "ffn_up", inputs: d, widths: [F, F])
+            (wGate, wIn) = (parts[0], parts[1])
+        } else {
+            wGate = c.gatedMLP ? try f.linear(p + "ffn_gate", inputs: d, outputs: F) : nil
+            wIn = try f.linear(p + "ffn_up", inputs: d, outputs: F)
+        }
         return BlockWeights(
-            ln1: try loader.norm(p + "attn_norm", size: d, bias: layerNorm),
-            wQ: wQ, wK: wK, wV: wV,
-            wO: try loader.linear(p + "attn_output", inputs: c.qWidth, outputs: d, bias: hasBias),
-            qNorm: c.qkNorm ? try loader.norm(p + "attn_q_norm", size: c.dHead, bias: false) : nil,
-            kNorm: c.qkNorm ? try loader.norm(p + "attn_k_norm", size: c.dHead, bias: false) : nil,
-            postAttentionNorm: c.postNorms ? try loader.norm(p + "post_attention_norm", size: d, bias: false) : nil,
-            ln2: try loader.norm(p + "ffn_norm", size: d, bias: layerNorm),
-            wGate: c.gatedMLP ? try loader.linear(p + "ffn_gate", inputs: d, outputs: c.dMLP, bias: false) : nil,
-            wIn: try loader.linear(p + "ffn_up", inputs: d, outputs: c.dMLP, bias: hasBias),
-            wOut: try loader.linear(p + "ffn_down", inputs: c.dMLP, outputs: d, bias: hasBias),
-            postMLPNorm: c.postNorms ? try loader.norm(p + "post_ffw_norm", size: d, bias: false) : nil)
+            ln1: ln1, wQ: wQ, wK: wK, wV: wV,
+            wO: try f.linear(p + "attn_output", inputs: c.qWidth, outputs: d),
+            qNorm: c.qkNorm ? try f.norm(p + "attn_q_norm", size: c.dHead) : nil,
+            kNorm: c.qkNorm ? try f.norm(p + "attn_k_norm", size: c.dHead) : nil,
+            postAttentionNorm: c.postNorms ? try f.norm(p + "post_attention_norm", size: d) : nil,
+            ln2: ln2, wGate: wGate, wIn: wIn,
+            wOut: try f.linear(p + "ffn_down", inputs: F, outputs: d),
+            postMLPNorm: c.postNorms ? try f.norm(p + "post_ffw_norm", size: d) : nil)
     }
 
-    /// Splits the columns of `[in, a+b+c]` into three linears (GPT-2's fused q|k|v).
-    static func splitColumns(_ w: Linear, widths: [Int]) -> (Linear, Linear, Linear) {
+    /// Splits the columns of `[in, Σ widths]` into one linear per width (fused q|k|v, gate|up).
+    static func splitColumns(_ w: Linear, widths: [Int]) -> [Linear] {
+        precondition(widths.reduce(0, +) == w.outputs, "splitColumns: \(widths) of \(w.outputs) outputs")
         var parts: [Linear] = []
         var start = 0
         for width in widths {
@@ -80,31 +95,53 @@ public enum WeightLoader {
             parts.append(Linear(weight: weight, bias: bias, inputs: w.inputs, outputs: width))
             start += width
         }
-        return (parts[0], parts[1], parts[2])
+        return parts
     }
 
     /// Undoes llama.cpp's interleaving of rotary halves: output column `h·d_head + 2j + s` of the file
     /// becomes column `h·d_head + s·d_head/2 + j`.
     static func unpermuteRotary(_ w: Linear, heads: Int, dHead: Int) -> Linear {
         let half = dHead / 2
-        var out = w.weight
-        for i in 0..<w.inputs {
-            let row = i * w.outputs
-            for h in 0..<heads {
-                for j in 0..<half {
-                    for s in 0..<2 {
-                        out[row + h * dHead + s * half + j] = w.weight[row + h * dHead + 2 * j + s]
+        func unpermute(_ a: [Float], rows: Int, width: Int) -> [Float] {
+            var out = a
+            for i in 0..<rows {
+                let row = i * width
+                for h in 0..<heads {
+                    for j in 0..<half {
+                        for s in 0..<2 { out[row + h * dHead + s * half + j] = a[row + h * dHead + 2 * j + s] }
                     }
                 }
             }
+            return out
         }
-        return Linear(weight: out, bias: w.bias, inputs: w.inputs, outputs: w.outputs)
+        return Linear(
+            weight: unpermute(w.weight, rows: w.inputs, width: w.outputs), bias: w.bias.map { unpermute($0, rows: 1, width: w.outputs) },
+            inputs: w.inputs, outputs: w.outputs)
     }
 }
 
-/// Reads named tensors with shape checks that name the tensor.
-struct TensorFetcher: @unchecked Sendable {
+/// Reads named tensors with shape checks that name the tensor, and remembers which it read so that
+/// the load can refuse a file with tensors no part of the model uses.
+final class TensorFetcher: @unchecked Sendable {
     let gguf: GGUFFile
+    private let lock = Lock()
+    private var used: Set<String> = []
+
+    init(gguf: GGUFFile) { self.gguf = gguf }
+
+    func has(_ name: String) -> Bool { gguf.tensorInfo(name) != nil }
+    func markUsed(_ name: String) { lock.locked { _ = used.insert(name) } }
+
+    func refuseUnused() throws(ModelFormatError) {
+        let left = gguf.tensors.map(\.name).filter { !used.contains($0) }
+        if let name = left.first {
+            throw ModelFormatError(
+                .unexpectedTensor, file: gguf.path, field: "tensor.\(name)",
+                expected: "only tensors the \(gguf.metadata["general.architecture"]?.string ?? "model")'s configuration uses"
+                    + " (\(left.count) left over: \(left.prefix(5).joined(separator: ", "))\(left.count > 5 ? ", …" : ""))",
+                found: "a tensor Locus would ignore")
+        }
+    }
 
     func info(_ name: String, shape expected: [Int?]) throws(ModelFormatError) -> GGUFTensorInfo {
         guard let info = gguf.tensorInfo(name) else {
@@ -117,6 +154,7 @@ struct TensorFetcher: @unchecked Sendable {
                 .shapeMismatch, file: gguf.path, field: "tensor.\(name).shape",
                 expected: "[" + expected.map { $0.map(String.init) ?? "any" }.joined(separator: ", ") + "]", found: "\(shape)")
         }
+        markUsed(name)
         return info
     }
 
@@ -128,17 +166,23 @@ struct TensorFetcher: @unchecked Sendable {
         try gguf.floats(info(name, shape: [size]))
     }
 
-    func norm(_ prefix: String, size: Int, bias: Bool) throws(ModelFormatError) -> NormWeights {
+    /// A norm's weight, and its bias when the file has one.
+    func norm(_ prefix: String, size: Int) throws(ModelFormatError) -> NormWeights {
         NormWeights(
             weight: try vector(prefix + ".weight", size: size),
-            bias: bias ? try vector(prefix + ".bias", size: size) : nil)
+            bias: has(prefix + ".bias") ? try vector(prefix + ".bias", size: size) : nil)
     }
 
-    /// A GGUF `[outputs, inputs]` matrix, transposed to `[inputs, outputs]`.
-    func linear(_ prefix: String, inputs: Int, outputs: Int, bias: Bool) throws(ModelFormatError) -> Linear {
+    /// A GGUF `[outputs, inputs]` matrix, transposed to `[inputs, outputs]`, with its bias when the file has one.
+    func linear(_ prefix: String, inputs: Int, outputs: Int) throws(ModelFormatError) -> Linear {
         let raw = try matrix(prefix + ".weight", rows: outputs, cols: inputs)
         let w = transpose(raw, rows: outputs, cols: inputs)
-        return Linear(weight: w, bias: bias ? try vector(prefix + ".bias", size: outputs) : nil, inputs: inputs, outputs: outputs)
+        return Linear(weight: w, bias: has(prefix + ".bias") ? try vector(prefix + ".bias", size: outputs) : nil, inputs: inputs, outputs: outputs)
+    }
+
+    /// A fused matrix whose output rows are consecutive parts of the given widths.
+    func linears(_ prefix: String, inputs: Int, widths: [Int]) throws(ModelFormatError) -> [Linear] {
+        WeightLoader.splitColumns(try linear(prefix, inputs: inputs, outputs: widths.reduce(0, +)), widths: widths)
     }
 }
 

@@ -1,19 +1,23 @@
 import Foundation
 
-/// Rotary position embedding with the half-split pairing (dimension i rotates with i + dims/2),
-/// as Hugging Face computes it: inverse frequencies and angles in Float32.
+/// Rotary position embedding over the first `dims` dimensions of each head, as Hugging Face computes
+/// it: inverse frequencies `base^(-2i/dims) / factor_i` and angles in Float32. Pairs are `i, i + dims/2`
+/// (`rotate_half`) or `2i, 2i + 1` (GPT-J's `rotate_every_two`); dimensions past `dims` pass through.
 struct RotaryTable {
     let dims: Int
+    let pairing: RotaryPairing
     let cos: [Float]  // [position, dims/2]
     let sin: [Float]
 
-    init(base: Float, dims: Int, positions: Int) {
+    init(base: Float, dims: Int, positions: Int, pairing: RotaryPairing = .halfSplit, factors: [Float]? = nil) {
         self.dims = dims
+        self.pairing = pairing
         let half = dims / 2
         var c = [Float](repeating: 0, count: positions * half)
         var s = c
         for i in 0..<half {
-            let invFreq = 1 / powf(base, Float(2 * i) / Float(dims))
+            var invFreq = 1 / powf(base, Float(2 * i) / Float(dims))
+            if let factors { invFreq /= factors[i] }
             for p in 0..<positions {
                 let angle = Float(p) * invFreq
                 c[p * half + i] = Float(Foundation.cos(Double(angle)))
@@ -31,6 +35,8 @@ struct RotaryTable {
     ) {
         let half = dims / 2
         let sign: Float = inverse ? -1 : 1
+        // Pair i's two dimensions sit `stride` apart, the first at `first * i`.
+        let (first, stride) = pairing == .halfSplit ? (1, half) : (2, 1)
         for r in 0..<rows {
             let p = positions[r]
             let cr = p * half
@@ -38,9 +44,10 @@ struct RotaryTable {
                 let v = x + r * heads * dHead + h * dHead
                 for i in 0..<half {
                     let c = cos[cr + i], s = sign * sin[cr + i]
-                    let a = v[i], b = v[i + half]
-                    v[i] = a * c - b * s
-                    v[i + half] = b * c + a * s
+                    let ia = first * i, ib = ia + stride
+                    let a = v[ia], b = v[ib]
+                    v[ia] = a * c - b * s
+                    v[ib] = b * c + a * s
                 }
             }
         }

@@ -1,0 +1,148 @@
+import ModelFormats
+
+/// Reads `general.architecture` and the `<arch>.*` keys of a GGUF file, remembering which it read, so
+/// that a key Locus does not understand stops the load instead of being ignored.
+final class ArchitectureKeys {
+    let gguf: GGUFFile
+    let prefix: String
+    private(set) var read: Set<String> = []
+
+    init(_ gguf: GGUFFile, prefix: String) {
+        self.gguf = gguf
+        self.prefix = prefix
+    }
+
+    private func note(_ key: String) -> String {
+        read.insert(prefix + key)
+        return prefix + key
+    }
+    func has(_ key: String) -> Bool { gguf.metadata[prefix + key] != nil }
+    func integer(_ key: String) throws(ModelFormatError) -> Int { try gguf.integer(note(key)) }
+    func optionalInteger(_ key: String) throws(ModelFormatError) -> Int? { try gguf.optionalInteger(note(key)) }
+    func number(_ key: String) throws(ModelFormatError) -> Double { try gguf.number(note(key)) }
+    func optionalNumber(_ key: String) throws(ModelFormatError) -> Double? { try gguf.optionalNumber(note(key)) }
+    func optionalBool(_ key: String) throws(ModelFormatError) -> Bool? { try gguf.optionalBool(note(key)) }
+    func optionalString(_ key: String) throws(ModelFormatError) -> String? {
+        guard has(key) else { _ = note(key); return nil }
+        return try gguf.string(note(key))
+    }
+
+    /// Every `<arch>.*` key must have been read: the others may change the computation.
+    func refuseUnread() throws(ModelFormatError) {
+        let unread = gguf.metadataKeys.filter { $0.hasPrefix(prefix) && !read.contains($0) }
+        if let key = unread.first {
+            throw ModelFormatError(
+                .unsupportedFeature, file: gguf.path, field: "metadata.\(key)",
+                expected: "only keys Locus implements (\(prefix)* keys it reads: \(read.sorted().joined(separator: ", ")))",
+                found: "\(gguf.metadata[key].map { "\($0.valueType) \($0.summary)" } ?? "a key") that may change the computation")
+        }
+    }
+}
+
+extension ModelConfig {
+    /// Reads the configuration from GGUF metadata (`general.architecture` and `<arch>.*` keys), the
+    /// way llama.cpp reads them for each architecture. Refuses any `<arch>.*` key it does not read,
+    /// and rotary scaling types it does not implement, by name.
+    public init(gguf: GGUFFile) throws(ModelFormatError) {
+        let archName = try gguf.string("general.architecture")
+        let known: [String: Architecture] = [
+            "llama": .llama, "qwen2": .qwen2, "qwen3": .qwen3, "phi3": .phi3, "gptneox": .gptneox,
+            "gemma2": .gemma2, "gemma3": .gemma3, "gpt2": .gpt2, "gptj": .gptj,
+        ]
+        guard let arch = known[archName] else {
+            throw ModelFormatError(
+                .unsupportedArchitecture, file: gguf.path, field: "metadata.general.architecture",
+                expected: known.keys.sorted().joined(separator: ", "), found: archName)
+        }
+        let k = ArchitectureKeys(gguf, prefix: archName + ".")
+        let d = try k.integer("embedding_length")
+        let nHeads = try k.integer("attention.head_count")
+        let dHead = try k.optionalInteger("attention.key_length") ?? d / max(nHeads, 1)
+        if let dv = try k.optionalInteger("attention.value_length"), dv != dHead {
+            throw ModelFormatError(.unsupportedFeature, file: gguf.path, field: "metadata.\(archName).attention.value_length", expected: "equal to key_length \(dHead)", found: "\(dv)")
+        }
+        if let causal = try k.optionalBool("attention.causal"), !causal {
+            throw ModelFormatError(.unsupportedFeature, file: gguf.path, field: "metadata.\(archName).attention.causal", expected: "true (causal language models)", found: "false")
+        }
+        guard let tokenEmbedding = gguf.tensorInfo("token_embd.weight") else {
+            throw ModelFormatError(.missingField, file: gguf.path, field: "tensor.token_embd.weight", expected: "the token embedding", found: "none")
+        }
+        let layerNorm = [.gptneox, .gpt2, .gptj].contains(arch)
+        let eps = try k.number(layerNorm ? "attention.layer_norm_epsilon" : "attention.layer_norm_rms_epsilon")
+        let rotary = arch != .gpt2
+        let gemma = arch == .gemma2 || arch == .gemma3
+        var c = ModelConfig(
+            architecture: arch, dModel: d, nLayers: try k.integer("block_count"), nHeads: nHeads,
+            nKVHeads: try k.optionalInteger("attention.head_count_kv") ?? nHeads, dHead: dHead,
+            dMLP: try k.integer("feed_forward_length"),
+            vocabSize: try k.optionalInteger("vocab_size") ?? tokenEmbedding.shape[0],
+            contextLength: try k.integer("context_length"), norm: layerNorm ? .layer : .rms, normEpsilon: Float(eps),
+            activation: gemma || arch == .gpt2 || arch == .gptj ? .geluTanh : (arch == .gptneox ? .gelu : .silu),
+            gatedMLP: !layerNorm, rotary: rotary,
+            rotaryPairing: arch == .gptj ? .interleaved : .halfSplit,
+            qkNorm: arch == .gemma3 || arch == .qwen3, postNorms: gemma,
+            parallelBlock: arch == .gptj, embeddingScale: gemma ? Float(d).squareRoot() : 1)
+        if rotary {
+            c.ropeBase = Float(try k.optionalNumber("rope.freq_base") ?? (arch == .gemma3 ? 1_000_000 : 10000))
+            c.ropeDimensions = try k.optionalInteger("rope.dimension_count") ?? dHead
+            c.ropeFrequencyFactors = try ropeScaling(k, gguf: gguf, dimensions: c.ropeDimensions)
+        }
+        if let window = try k.optionalInteger("attention.sliding_window") {
+            c.slidingWindow = window
+            switch arch {
+            // llama.cpp: Gemma 3's local layers use base 10,000 and every 6th layer is global.
+            case .gemma3:
+                c.ropeLocalBase = 10000
+                c.slidingWindowPattern = try k.optionalInteger("attention.sliding_window_pattern") ?? 6
+            // Gemma 2: even layers are local, odd layers global.
+            case .gemma2: c.slidingWindowPattern = 2
+            // Phi-3 (and any other) with a window: every layer is local.
+            default: break
+            }
+        }
+        if arch == .gptneox { c.parallelBlock = try k.optionalBool("use_parallel_residual") ?? true }
+        if arch == .gemma2 {
+            c.attentionSoftcap = try k.optionalNumber("attn_logit_softcapping").map(Float.init)
+            c.finalSoftcap = try k.optionalNumber("final_logit_softcapping").map(Float.init)
+        }
+        // llama.cpp scales q·k by 1/√key_length for every architecture here (its Gemma converters refuse a
+        // query_pre_attn_scalar that differs from head_dim).
+        c.attentionScale = 1 / Float(dHead).squareRoot()
+        try k.refuseUnread()
+        try c.validate(file: gguf.path) { "metadata.\(archName).\($0)" }
+        self = c
+    }
+}
+
+/// The rotary frequency divisors a GGUF file asks for: `rope.scaling.type` none or linear (factor), and
+/// llama.cpp's `rope_freqs.weight` tensor (Llama 3). YaRN and LongRoPE are refused by name.
+private func ropeScaling(_ k: ArchitectureKeys, gguf: GGUFFile, dimensions: Int) throws(ModelFormatError) -> [Float]? {
+    var factors: [Float]?
+    let type = try k.optionalString("rope.scaling.type") ?? "none"
+    let factor = try k.optionalNumber("rope.scaling.factor")
+    _ = try k.optionalNumber("rope.scale_linear")
+    _ = try k.optionalInteger("rope.scaling.original_context_length")
+    _ = try k.optionalBool("rope.scaling.finetuned")
+    switch type {
+    case "none":
+        if let f = try k.optionalNumber("rope.scale_linear"), f != 1 { factors = Array(repeating: Float(f), count: dimensions / 2) }
+    case "linear":
+        let legacy = try k.optionalNumber("rope.scale_linear")
+        guard let f = factor ?? legacy, f > 0 else {
+            throw ModelFormatError(.missingField, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.factor", expected: "a positive factor for linear scaling", found: "none")
+        }
+        if f != 1 { factors = Array(repeating: Float(f), count: dimensions / 2) }
+    default:
+        throw ModelFormatError(
+            .unsupportedFeature, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.type",
+            expected: "none or linear (with Llama 3's rope_freqs.weight tensor); \(type) is not implemented", found: type)
+    }
+    if let info = gguf.tensorInfo("rope_freqs.weight") {
+        guard info.shape == [dimensions / 2] else {
+            throw ModelFormatError(.shapeMismatch, file: gguf.path, field: "tensor.rope_freqs.weight.shape", expected: "[\(dimensions / 2)]", found: "\(info.shape)")
+        }
+        let f = try gguf.floats(info)
+        factors = factors.map { zip($0, f).map { $0 * $1 } } ?? f
+    }
+    return factors
+}
