@@ -128,7 +128,7 @@ public final class Editor: @unchecked Sendable {
         if let hyperparameters {
             file = hyperparameters
         } else {
-            let names = [(model.path as NSString).lastPathComponent, model.gguf.metadata["general.name"]?.string ?? ""]
+            let names = [(model.path as NSString).lastPathComponent, model.gguf?.metadata["general.name"]?.string ?? ""]
             file = try HyperparameterFile.shipped(forModel: names).file
         }
         var h: [EditMethod: EditHyperparameters] = [:]

@@ -127,8 +127,11 @@ struct Export: ParsableCommand {
         guard let precision = ModelExport.Precision(rawValue: type.lowercased()) else {
             throw ValidationError("--type must be f32 or f16, not \(type)")
         }
+        guard let gguf = m.gguf else {
+            throw ValidationError("export writes a GGUF copy of a GGUF model; \(m.path) is a Hugging Face folder (convert it with llama.cpp's convert_hf_to_gguf.py first)")
+        }
         let e = try Editor(model: m, ledgerPath: FileManager.default.fileExists(atPath: path) ? path : nil)
-        try ModelExport.export(gguf: m.gguf, edited: e.transformer, ledger: e.ledger, to: out, precision: precision)
+        try ModelExport.export(gguf: gguf, edited: e.transformer, ledger: e.ledger, to: out, precision: precision)
         // Check the file reads back with the edited weights.
         let back = try LanguageModel(path: out)
         for l in Set(e.ledger.entries.flatMap { $0.deltas.map(\.layer) }) {

@@ -10,7 +10,7 @@ struct Info: ParsableCommand {
     struct Report: Encodable {
         let file: String
         let sha256: String
-        let ggufVersion: Int
+        let ggufVersion: Int?
         let config: ModelConfig
         let parameters: Int
         let float32Bytes: Int
@@ -28,11 +28,12 @@ struct Info: ParsableCommand {
     func run() throws {
         let m = try options.load()
         var types: [String: Int] = [:]
-        for t in m.gguf.tensors { types[t.type.description, default: 0] += 1 }
-        let tok = (m.gguf.metadata["tokenizer.ggml.model"]?.string ?? "?") + "/" + (m.gguf.metadata["tokenizer.ggml.pre"]?.string ?? "-")
+        for t in m.gguf?.tensors ?? [] { types[t.type.description, default: 0] += 1 }
+        let tok = m.gguf.map { ($0.metadata["tokenizer.ggml.model"]?.string ?? "?") + "/" + ($0.metadata["tokenizer.ggml.pre"]?.string ?? "-") }
+            ?? "tokenizer.json"
         let params = m.transformer.weights.parameterCount
         let r = Report(
-            file: m.path, sha256: try FileHash.sha256(path: m.path), ggufVersion: Int(m.gguf.version), config: m.config,
+            file: m.path, sha256: try FileHash.sha256(path: m.path), ggufVersion: m.gguf.map { Int($0.version) }, config: m.config,
             parameters: params, float32Bytes: params * 4, tensorTypes: types, tokenizer: tok,
             vocabulary: m.tokenizer.vocabularySize, bos: m.tokenizer.bosID, eos: m.tokenizer.eosID,
             weightsSHA256: weightsHash ? FileHash.sha256(of: m.transformer.weights.allArrays) : nil)
@@ -40,7 +41,7 @@ struct Info: ParsableCommand {
         let c = m.config
         print("file          \((r.file as NSString).lastPathComponent)")
         print("sha256        \(r.sha256)")
-        print("architecture  \(c.architecture.rawValue) (GGUF v\(r.ggufVersion))")
+        print("architecture  \(c.architecture.rawValue) (\(r.ggufVersion.map { "GGUF v\($0)" } ?? "Hugging Face folder"))")
         print("layers        \(c.nLayers)   d_model \(c.dModel)   d_mlp \(c.dMLP)   heads \(c.nHeads) (kv \(c.nKVHeads)) × d_head \(c.dHead)")
         print("vocabulary    \(c.vocabSize)   context \(c.contextLength)")
         print("norm          \(c.norm.rawValue) ε=\(c.normEpsilon)   activation \(c.activation.rawValue)\(c.gatedMLP ? " (gated)" : "")")

@@ -33,7 +33,7 @@ struct Run: ParsableCommand {
         let ids = try m.encode(prompt)
         var hooks = Hooks()
         for pattern in capture {
-            hooks.capture.formUnion(try expandHookPattern(pattern, layers: m.config.nLayers))
+            hooks.capture.formUnion(try expandHookPattern(pattern, config: m.config))
         }
         if !capture.isEmpty && out == nil && !options.json {
             throw ValidationError("--capture needs --out FILE.h5 (or --json to print shapes)")
@@ -56,10 +56,15 @@ struct Run: ParsableCommand {
 }
 
 /// Expands `blocks.*.NAME` to every layer; other names are parsed as they are.
-func expandHookPattern(_ pattern: String, layers: Int) throws -> [HookID] {
+func expandHookPattern(_ pattern: String, config: ModelConfig) throws -> [HookID] {
+    let layers = config.nLayers
+    let ids: [HookID]
     if pattern.hasPrefix("blocks.*.") {
         let site = String(pattern.dropFirst("blocks.*.".count))
-        return try (0..<layers).map { try HookID(name: "blocks.\($0).\(site)", layers: layers) }
+        ids = try (0..<layers).map { try HookID(name: "blocks.\($0).\(site)", layers: layers) }
+    } else {
+        ids = [try HookID(name: pattern, layers: layers)]
     }
-    return [try HookID(name: pattern, layers: layers)]
+    for id in ids { try config.check(id) }
+    return ids
 }

@@ -141,7 +141,18 @@ public enum FileHash {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// SHA-256 of a file's bytes; of a folder (a Hugging Face checkpoint), SHA-256 of the sorted lines
+    /// "name sha256" of the files directly in it.
     public static func sha256(path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted().filter { name in
+                var d: ObjCBool = false
+                return FileManager.default.fileExists(atPath: path + "/" + name, isDirectory: &d) && !d.boolValue && !name.hasPrefix(".")
+            }
+            let listing = try names.map { "\($0) \(try sha256(path: path + "/" + $0))\n" }.joined()
+            return SHA256.hash(data: Data(listing.utf8)).map { String(format: "%02x", $0) }.joined()
+        }
         let attrs = try FileManager.default.attributesOfItem(atPath: path)
         let key = "\(path)|\(attrs[.size] ?? 0)|\((attrs[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
         lock.lock()

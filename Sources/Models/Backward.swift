@@ -179,7 +179,7 @@ extension Transformer {
         keep(.v, dV, [B, T, nKV, dh])
         if c.rotary {
             let positions = tape.positions ?? (0..<N).map { $0 % T }
-            let table = rotary.table(base: c.ropeBase(layer: l), positions: (positions.max() ?? 0) + 1)
+            let table = rotary.table(layer: l, positions: (positions.max() ?? 0) + 1)
             dQ.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nH, dHead: dh, positions: positions, inverse: true) }
             dK.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nKV, dHead: dh, positions: positions, inverse: true) }
         }

@@ -39,7 +39,7 @@ extension Transformer {
             lt?.kNormStats = b.stats
         }
         if c.rotary {
-            let table = rotary.table(base: c.ropeBase(layer: l), positions: (positions.max() ?? 0) + 1)
+            let table = rotary.table(layer: l, positions: (positions.max() ?? 0) + 1)
             q.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nH, dHead: dh, positions: positions) }
             k.withUnsafeMutableBufferPointer { table.apply($0.baseAddress!, rows: N, heads: nKV, dHead: dh, positions: positions) }
         }

@@ -87,27 +87,31 @@ extension ModelConfig {
             c.ropeDimensions = try k.optionalInteger("rope.dimension_count") ?? dHead
             c.ropeFrequencyFactors = try ropeScaling(k, gguf: gguf, dimensions: c.ropeDimensions)
         }
-        if let window = try k.optionalInteger("attention.sliding_window") {
+        // llama.cpp's converter writes 0 for "no window" (Phi-3 without one); Gemma 2 always has one (4,096 by default).
+        let window = try k.optionalInteger("attention.sliding_window") ?? (arch == .gemma2 ? 4096 : 0)
+        if window != 0 {
             c.slidingWindow = window
             switch arch {
-            // llama.cpp: Gemma 3's local layers use base 10,000 and every 6th layer is global.
+            // Gemma 3: local layers have their own base (10,000 unless rope.freq_base_swa says) and no scaling;
+            // every 6th layer is global. Gemma 2: even layers are local.
             case .gemma3:
-                c.ropeLocalBase = 10000
+                c.ropeLocalBase = Float(try k.optionalNumber("rope.freq_base_swa") ?? 10000)
                 c.slidingWindowPattern = try k.optionalInteger("attention.sliding_window_pattern") ?? 6
-            // Gemma 2: even layers are local, odd layers global.
-            case .gemma2: c.slidingWindowPattern = 2
+            case .gemma2:
+                c.slidingWindowPattern = try k.optionalInteger("attention.sliding_window_pattern") ?? 2
             // Phi-3 (and any other) with a window: every layer is local.
             default: break
             }
         }
         if arch == .gptneox { c.parallelBlock = try k.optionalBool("use_parallel_residual") ?? true }
-        if arch == .gemma2 {
-            c.attentionSoftcap = try k.optionalNumber("attn_logit_softcapping").map(Float.init)
-            c.finalSoftcap = try k.optionalNumber("final_logit_softcapping").map(Float.init)
+        if arch == .gemma2 { c.attentionSoftcap = try k.optionalNumber("attn_logit_softcapping").map(Float.init) }
+        if gemma {
+            c.finalSoftcap = try k.optionalNumber("final_logit_softcapping").map(Float.init).flatMap { $0 > 0 ? $0 : nil }
         }
-        // llama.cpp scales q·k by 1/√key_length for every architecture here (its Gemma converters refuse a
-        // query_pre_attn_scalar that differs from head_dim).
-        c.attentionScale = 1 / Float(dHead).squareRoot()
+        // llama.cpp scales q·k by 1/√key_length, except Gemma 2 and 3 27B (46 and 62 blocks), whose
+        // query_pre_attn_scalar is d_model / heads; the GGUF has no key for it.
+        let gemma27B = (arch == .gemma2 && c.nLayers == 46) || (arch == .gemma3 && c.nLayers == 62)
+        c.attentionScale = 1 / Float(gemma27B ? d / nHeads : dHead).squareRoot()
         try k.refuseUnread()
         try c.validate(file: gguf.path) { "metadata.\(archName).\($0)" }
         self = c

@@ -179,6 +179,9 @@ private func readRotary(_ j: ConfigJSON, into c: inout ModelConfig) throws {
     if let legacy = try j.optionalObject("rope_scaling") { params.merge(legacy) { a, _ in a } }
     let theta = try params["rope_theta"]?.number ?? j.optionalDouble("rope_theta") ?? j.optionalDouble("rotary_emb_base")
     c.ropeBase = Float(theta ?? (c.architecture == .gemma3 ? 1_000_000 : 10000))
+    if let lt = local?["rope_type"]?.string, lt != "default" {
+        throw ModelFormatError(.unsupportedFeature, file: j.file, field: "rope_parameters.sliding_attention.rope_type", expected: "default", found: lt)
+    }
     if c.architecture == .gemma3 {
         c.ropeLocalBase = try Float(local?["rope_theta"]?.number ?? j.optionalDouble("rope_local_base_freq") ?? 10000)
     }

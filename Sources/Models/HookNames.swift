@@ -111,6 +111,25 @@ public struct HookID: Hashable, Sendable, Codable, CustomStringConvertible, Comp
     }
 }
 
+extension ModelConfig {
+    /// Refuses a hook point this model does not have, saying why: `hook_resid_mid` in a parallel block,
+    /// `mlp.hook_pre_linear` without a gated MLP, `hook_pos_embed` with rotary positions.
+    public func check(_ id: HookID) throws(HookError) {
+        switch id.site {
+        case .residMid where parallelBlock:
+            throw .notAvailable(name: id.name, reason: "\(architecture.rawValue) runs attention and MLP in parallel on hook_resid_pre; there is no resid_mid")
+        case .mlpPreLinear where !gatedMLP:
+            throw .notAvailable(name: id.name, reason: "\(architecture.rawValue)'s MLP is not gated; its input projection is mlp.hook_pre")
+        case .posEmbed where rotary:
+            throw .notAvailable(name: id.name, reason: "\(architecture.rawValue) encodes positions by rotary embedding, not a learned table")
+        default: return
+        }
+    }
+
+    /// Every hook point this model has.
+    public var hookIDs: [HookID] { HookID.all(layers: nLayers).filter { (try? check($0)) != nil } }
+}
+
 /// A hook name that does not exist, or names a block the model does not have.
 public enum HookError: Error, CustomStringConvertible, Equatable, Sendable {
     case unknownHook(name: String, suggestions: [String])

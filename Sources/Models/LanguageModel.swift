@@ -6,10 +6,10 @@ import Tokenization
 ///
 /// The file is memory-mapped read-only and never modified; weights are dequantized to Float32.
 public final class LanguageModel: @unchecked Sendable {
-    /// The GGUF file the model was read from.
+    /// The GGUF file, or the Hugging Face folder, the model was read from.
     public let path: String
-    /// The parsed file (metadata and the mapped tensor data).
-    public let gguf: GGUFFile
+    /// The parsed GGUF file (metadata and the mapped tensor data); nil for a Hugging Face folder.
+    public let gguf: GGUFFile?
     /// The weights and the forward/backward passes; run prompts with `transformer.forward`.
     public var transformer: Transformer
     /// The tokenizer the file's `tokenizer.ggml.*` metadata describes.
@@ -26,19 +26,27 @@ public final class LanguageModel: @unchecked Sendable {
     /// let p = try model.transformer.forward([ids], logits: .last).lastLogProbabilities()
     /// ```
     ///
-    /// - Parameter path: a GGUF v2 or v3 file of a supported architecture (Llama, Gemma 3, GPT-2).
+    /// - Parameter path: a GGUF v2 or v3 file, or a Hugging Face folder (config.json, safetensors, tokenizer.json),
+    ///   of a supported architecture (`Architecture`).
     /// - Throws: `ModelFormatError` for a file that is not valid GGUF or lacks a tensor or metadata key
     ///   (naming the file and the field), and `TokenizerLoadingError` for tokenizer metadata that does not
     ///   make a tokenizer.
     public init(path: String) throws {
-        let g = try GGUFFile(path: path)
         self.path = path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            gguf = nil
+            transformer = try Transformer(huggingFaceDirectory: path)
+            tokenizer = try makeTokenizer(huggingFaceDirectory: path)
+            return
+        }
+        let g = try GGUFFile(path: path)
         gguf = g
         transformer = try Transformer(gguf: g)
         tokenizer = try makeTokenizer(from: g)
     }
 
-    private init(path: String, gguf: GGUFFile, transformer: Transformer, tokenizer: Tokenizer) {
+    private init(path: String, gguf: GGUFFile?, transformer: Transformer, tokenizer: Tokenizer) {
         self.path = path
         self.gguf = gguf
         self.transformer = transformer

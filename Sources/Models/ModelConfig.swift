@@ -114,6 +114,12 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         isLocal(layer: layer) ? (ropeLocalBase ?? ropeBase) : ropeBase
     }
 
+    /// The rotary frequency divisors at a layer: none on local layers that have their own base (Gemma 3's
+    /// scaling is for its global layers only).
+    public func ropeFrequencyFactors(layer: Int) -> [Float]? {
+        isLocal(layer: layer) && ropeLocalBase != nil ? nil : ropeFrequencyFactors
+    }
+
     public var qWidth: Int { nHeads * dHead }
     public var kvWidth: Int { nKVHeads * dHead }
 

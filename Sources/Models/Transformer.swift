@@ -224,23 +224,24 @@ public struct Transformer: Sendable {
     }
 }
 
-/// Rotary tables per base, built on first use for the positions needed.
+/// Rotary tables per kind of layer (local or global), built on first use for the positions needed.
 final class RotaryCache: @unchecked Sendable {
     private let config: ModelConfig
     private let lock = NSLock()
-    private var tables: [Float: RotaryTable] = [:]
+    private var tables: [Bool: RotaryTable] = [:]
 
     init(config: ModelConfig) { self.config = config }
 
-    func table(base: Float, positions: Int) -> RotaryTable {
+    func table(layer: Int, positions: Int) -> RotaryTable {
+        let local = config.isLocal(layer: layer)
         lock.lock()
         defer { lock.unlock() }
-        if let t = tables[base], t.cos.count / (t.dims / 2) >= positions { return t }
+        if let t = tables[local], t.cos.count / (t.dims / 2) >= positions { return t }
         let n = max(positions, min(1024, config.contextLength))
         let t = RotaryTable(
-            base: base, dims: config.ropeDimensions, positions: n, pairing: config.rotaryPairing,
-            factors: config.ropeFrequencyFactors)
-        tables[base] = t
+            base: config.ropeBase(layer: layer), dims: config.ropeDimensions, positions: n, pairing: config.rotaryPairing,
+            factors: config.ropeFrequencyFactors(layer: layer))
+        tables[local] = t
         return t
     }
 }

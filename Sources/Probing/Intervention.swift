@@ -61,7 +61,10 @@ public enum Interventions {
         var hooks = base
         for iv in interventions {
             let id: HookID
-            do { id = try HookID(name: iv.hook, layers: config.nLayers) } catch { throw .hook(error) }
+            do {
+                id = try HookID(name: iv.hook, layers: config.nLayers)
+                try config.check(id)
+            } catch { throw .hook(error) }
             try check(iv, site: id.site, config: config)
             var source: Tensor?
             if case .restore(let run) = iv.operation {

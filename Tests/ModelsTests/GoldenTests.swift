@@ -15,17 +15,25 @@ final class GoldenTests: XCTestCase {
         let ids: [Int]
     }
 
-    func golden(_ arch: String) throws -> Golden {
-        let dir = Bundle.module.url(forResource: "Fixtures/golden/\(arch)", withExtension: nil)!
-        let gguf = try GGUFFile(path: dir.appendingPathComponent("model.gguf").path)
-        let model = try Transformer(gguf: gguf)
+    /// Where a fixture's model is read from: llama.cpp's GGUF conversion, or the Hugging Face folder itself.
+    enum Source: String { case gguf, folder }
+
+    static func directory(_ arch: String) -> URL { Bundle.module.url(forResource: "Fixtures/golden/\(arch)", withExtension: nil)! }
+
+    func golden(_ arch: String, from source: Source = .gguf) throws -> Golden {
+        let dir = Self.directory(arch)
+        let model: Transformer
+        switch source {
+        case .gguf: model = try Transformer(gguf: try GGUFFile(path: dir.appendingPathComponent("model.gguf").path))
+        case .folder: model = try Transformer(huggingFaceDirectory: dir.path)
+        }
         let expected = try SafetensorsFile(path: dir.appendingPathComponent("expected.safetensors").path)
         let ids = try expected.tensor("input_ids").data.map { Int($0) }
         return Golden(model: model, expected: expected, ids: ids)
     }
 
-    func checkActivations(_ arch: String) throws {
-        let g = try golden(arch)
+    func checkActivations(_ arch: String, from source: Source = .gguf) throws {
+        let g = try golden(arch, from: source)
         let c = g.model.config
         let all = HookID.all(layers: c.nLayers).filter { g.expected.entries[$0.name] != nil }
         XCTAssertGreaterThan(all.count, 15 * c.nLayers, "fixture should cover the hooks of every block")
@@ -34,14 +42,14 @@ final class GoldenTests: XCTestCase {
             let want = try g.expected.tensor(id.name)
             guard let got = r.cache[id] else { XCTFail("\(arch): \(id) not captured"); continue }
             XCTAssertEqual(got.shape, [1] + want.shape, "\(arch): \(id) shape")
-            assertClose(got.data, want.data, "\(arch) \(id)")
+            assertClose(got.data, want.data, "\(arch) (\(source)) \(id)")
         }
         XCTAssertEqual(r.cache.values.count, all.count, "\(arch): captured exactly the requested hooks")
         assertClose(r.logits.data, try g.expected.tensor("logits").data, "\(arch) logits")
     }
 
-    func checkGradients(_ arch: String) throws {
-        let g = try golden(arch)
+    func checkGradients(_ arch: String, from source: Source = .gguf) throws {
+        let g = try golden(arch, from: source)
         let c = g.model.config
         let r = try g.model.forward([g.ids], logits: .all, recordTape: true)
         // L = mean over t = 0..6 of cross-entropy(logits[t], ids[t+1])
@@ -87,17 +95,51 @@ final class GoldenTests: XCTestCase {
     }
 
     func testLlamaActivations() throws { try checkActivations("llama") }
-    func testGemma3Activations() throws { try checkActivations("gemma3") }
-    func testGPT2Activations() throws { try checkActivations("gpt2") }
     func testLlamaGradients() throws { try checkGradients("llama") }
+    func testLlamaActivationsFromFolder() throws { try checkActivations("llama", from: .folder) }
+    func testLlamaGradientsFromFolder() throws { try checkGradients("llama", from: .folder) }
+    func testGemma3Activations() throws { try checkActivations("gemma3") }
     func testGemma3Gradients() throws { try checkGradients("gemma3") }
+    func testGemma3ActivationsFromFolder() throws { try checkActivations("gemma3", from: .folder) }
+    func testGemma3GradientsFromFolder() throws { try checkGradients("gemma3", from: .folder) }
+    func testGPT2Activations() throws { try checkActivations("gpt2") }
     func testGPT2Gradients() throws { try checkGradients("gpt2") }
+    func testGPT2ActivationsFromFolder() throws { try checkActivations("gpt2", from: .folder) }
+    func testGPT2GradientsFromFolder() throws { try checkGradients("gpt2", from: .folder) }
+    func testLlama3Activations() throws { try checkActivations("llama3") }
+    func testLlama3Gradients() throws { try checkGradients("llama3") }
+    func testLlama3ActivationsFromFolder() throws { try checkActivations("llama3", from: .folder) }
+    func testLlama3GradientsFromFolder() throws { try checkGradients("llama3", from: .folder) }
+    func testMistralActivationsFromFolder() throws { try checkActivations("mistral", from: .folder) }
+    func testMistralGradientsFromFolder() throws { try checkGradients("mistral", from: .folder) }
+    func testQwen2Activations() throws { try checkActivations("qwen2") }
+    func testQwen2Gradients() throws { try checkGradients("qwen2") }
+    func testQwen2ActivationsFromFolder() throws { try checkActivations("qwen2", from: .folder) }
+    func testQwen2GradientsFromFolder() throws { try checkGradients("qwen2", from: .folder) }
+    func testQwen3Activations() throws { try checkActivations("qwen3") }
+    func testQwen3Gradients() throws { try checkGradients("qwen3") }
+    func testQwen3ActivationsFromFolder() throws { try checkActivations("qwen3", from: .folder) }
+    func testQwen3GradientsFromFolder() throws { try checkGradients("qwen3", from: .folder) }
+    func testPhi3Activations() throws { try checkActivations("phi3") }
+    func testPhi3Gradients() throws { try checkGradients("phi3") }
+    func testPhi3ActivationsFromFolder() throws { try checkActivations("phi3", from: .folder) }
+    func testPhi3GradientsFromFolder() throws { try checkGradients("phi3", from: .folder) }
+    func testGPTNeoXActivations() throws { try checkActivations("gptneox") }
+    func testGPTNeoXGradients() throws { try checkGradients("gptneox") }
+    func testGPTNeoXActivationsFromFolder() throws { try checkActivations("gptneox", from: .folder) }
+    func testGPTNeoXGradientsFromFolder() throws { try checkGradients("gptneox", from: .folder) }
+    func testGPTJActivationsFromFolder() throws { try checkActivations("gptj", from: .folder) }
+    func testGPTJGradientsFromFolder() throws { try checkGradients("gptj", from: .folder) }
+    func testGemma2Activations() throws { try checkActivations("gemma2") }
+    func testGemma2Gradients() throws { try checkGradients("gemma2") }
+    func testGemma2ActivationsFromFolder() throws { try checkActivations("gemma2", from: .folder) }
+    func testGemma2GradientsFromFolder() throws { try checkGradients("gemma2", from: .folder) }
 
     /// A prompt longer than one attention block (64 query rows) gives the same last-token logits as
     /// decoding it token by token through the KV cache (an independent path: one query row at a time),
     /// including Gemma 3's sliding-window layers.
-    func checkLongPromptAgainstIncrementalDecoding(_ arch: String) throws {
-        let g = try golden(arch)
+    func checkLongPromptAgainstIncrementalDecoding(_ arch: String, from source: Source = .gguf) throws {
+        let g = try golden(arch, from: source)
         var config = g.model.config
         config.contextLength = 256  // the fixtures declare 32 positions; rotary models have no position table
         let model = Transformer(config: config, weights: g.model.weights)
@@ -112,6 +154,10 @@ final class GoldenTests: XCTestCase {
 
     func testLlamaLongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("llama") }
     func testGemma3LongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("gemma3") }
+    func testGemma2LongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("gemma2") }
+    func testMistralLongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("mistral", from: .folder) }
+    func testGPTNeoXLongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("gptneox") }
+    func testGPTJLongPrompt() throws { try checkLongPromptAgainstIncrementalDecoding("gptj", from: .folder) }
 }
 
 /// The same tiny models loaded from their Hugging Face folders (config.json + model.safetensors).

@@ -100,3 +100,92 @@ final class StrictLoadingTests: XCTestCase {
         XCTAssertEqual(f.filter { $0 == 8 }.count, 29)  // above 8,192
     }
 }
+
+/// Bad Hugging Face folders: the file, the field and what was expected.
+final class HuggingFaceFolderErrorTests: XCTestCase {
+    /// A copy of a golden folder, changed by `change`.
+    func folder(_ arch: String, _ change: (String) throws -> Void) throws -> String {
+        let src = Bundle.module.url(forResource: "Fixtures/golden/\(arch)", withExtension: nil)!.path
+        let dir = NSTemporaryDirectory() + "hf-\(UUID().uuidString)"
+        try FileManager.default.copyItem(atPath: src, toPath: dir)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: dir) }
+        try change(dir)
+        return dir
+    }
+
+    func error(_ dir: String) -> ModelFormatError? {
+        do { _ = try Transformer(huggingFaceDirectory: dir); return nil } catch { return error as? ModelFormatError }
+    }
+
+    func testMissingShardIsNamed() throws {
+        let dir = try folder("qwen2") { try FileManager.default.removeItem(atPath: $0 + "/model-00002-of-00002.safetensors") }
+        let e = error(dir)
+        XCTAssertEqual(e?.kind, .fileNotFound)
+        XCTAssertTrue(e?.file.hasSuffix("model.safetensors.index.json") ?? false)
+        XCTAssertTrue(e?.expected.contains("model-00002-of-00002.safetensors") ?? false, "\(String(describing: e))")
+    }
+
+    func testIndexNamingAMissingTensorIsNamed() throws {
+        let dir = try folder("qwen2") { d in
+            let p = d + "/model.safetensors.index.json"
+            var s = try String(contentsOfFile: p, encoding: .utf8)
+            s = s.replacingOccurrences(of: "\"weight_map\": {", with: "\"weight_map\": {\n    \"model.layers.9.mlp.up_proj.weight\": \"model-00001-of-00002.safetensors\",")
+            try s.write(toFile: p, atomically: true, encoding: .utf8)
+        }
+        let e = error(dir)
+        XCTAssertEqual(e?.kind, .missingField)
+        XCTAssertEqual(e?.field, "model.layers.9.mlp.up_proj.weight")
+        XCTAssertTrue(e?.file.hasSuffix("model-00001-of-00002.safetensors") ?? false)
+    }
+
+    func testWrongTypeInConfigIsNamed() throws {
+        let dir = try folder("llama3") { d in
+            let p = d + "/config.json"
+            let s = try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "\"hidden_size\": 64", with: "\"hidden_size\": \"64\"")
+            try s.write(toFile: p, atomically: true, encoding: .utf8)
+        }
+        let e = error(dir)
+        XCTAssertEqual(e?.kind, .wrongFieldType)
+        XCTAssertEqual(e?.field, "hidden_size")
+        XCTAssertEqual(e?.expected, "an integer")
+    }
+
+    func testUnknownConfigFieldAndRopeTypeAreRefused() throws {
+        let extra = try folder("llama3") { d in
+            let p = d + "/config.json"
+            let s = try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "\"hidden_size\": 64", with: "\"hidden_size\": 64, \"num_experts\": 8")
+            try s.write(toFile: p, atomically: true, encoding: .utf8)
+        }
+        XCTAssertEqual(error(extra)?.field, "num_experts")
+        let yarn = try folder("llama3") { d in
+            let p = d + "/config.json"
+            let s = try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "\"llama3\"", with: "\"yarn\"")
+            try s.write(toFile: p, atomically: true, encoding: .utf8)
+        }
+        let e = error(yarn)
+        XCTAssertEqual(e?.kind, .unsupportedFeature)
+        XCTAssertTrue(e?.field.hasSuffix("rope_type") ?? false, "\(String(describing: e))")
+    }
+
+    func testExtraTensorIsRefused() throws {
+        let dir = try folder("gptj") { d in
+            // Rewrite model.safetensors with one more tensor after the others.
+            let p = d + "/model.safetensors"
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: p))
+            let n = Int(bytes.prefix(8).withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+            var header = try XCTUnwrap(try JSONSerialization.jsonObject(with: bytes.subdata(in: 8..<(8 + n))) as? [String: Any])
+            let end = bytes.count - 8 - n
+            header["transformer.h.0.attn.bias"] = ["dtype": "F32", "shape": [1], "data_offsets": [end, end + 4]]
+            let json = try JSONSerialization.data(withJSONObject: header)
+            var out = Data()
+            withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
+            out.append(json)
+            out.append(bytes.subdata(in: (8 + n)..<bytes.count))
+            out.append(contentsOf: [0, 0, 0, 0])
+            try out.write(to: URL(fileURLWithPath: p))
+        }
+        let e = error(dir)
+        XCTAssertEqual(e?.kind, .unexpectedTensor)
+        XCTAssertEqual(e?.field, "transformer.h.0.attn.bias")
+    }
+}
