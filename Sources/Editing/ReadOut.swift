@@ -23,12 +23,17 @@ enum ReadOut {
         var out = [Float](repeating: 0, count: rows.count * V)
         guard !rows.isEmpty else { return out }
         let u = transformer.weights.unembedding ?? transformer.weights.embedding
-        u.withUnsafeBufferPointer { up in
-            picked.withUnsafeBufferPointer { xp in
-                out.withUnsafeMutableBufferPointer { op in
-                    BLAS.gemm(
-                        transposeB: true, m: rows.count, n: V, k: d, a: xp.baseAddress!, lda: d, b: up.baseAddress!, ldb: d,
-                        c: op.baseAddress!, ldc: V)
+        picked.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in
+                if case .dense(let values) = u.storage {
+                    // One gemm even for one row (the same bits as every other read-out of these rows).
+                    values.withUnsafeBufferPointer { up in
+                        BLAS.gemm(
+                            transposeB: true, m: rows.count, n: V, k: d, a: xp.baseAddress!, lda: d, b: up.baseAddress!, ldb: d,
+                            c: op.baseAddress!, ldc: V)
+                    }
+                } else {
+                    u.timesTransposed(xp.baseAddress!, n: rows.count, into: op.baseAddress!)
                 }
             }
         }

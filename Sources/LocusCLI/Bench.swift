@@ -38,6 +38,8 @@ struct BenchForward: ParsableCommand {
         let decodeTokensPerSecond: Double
         let peakResidentMiB: Double
         let weightsMiB: Double
+        /// Weights kept in the file's type (read in place) or converted to Float32.
+        let weightsKept: String
     }
 
     func run() throws {
@@ -73,11 +75,12 @@ struct BenchForward: ParsableCommand {
             model: (m.path as NSString).lastPathComponent, threads: BLAS.threads, blasCore: BLAS.coreName,
             loadSeconds: (load * 100).rounded() / 100, prefillTokensPerSecond: pp, decodeTokensPerSecond: tg,
             peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10,
-            weightsMiB: (Double(tf.weights.parameterCount) * 4 / 1_048_576 * 10).rounded() / 10)
+            weightsMiB: (Double(tf.weights.parameterCount) * 4 / 1_048_576 * 10).rounded() / 10,
+            weightsKept: tf.weights.blocks[0].wOut.isStored ? "file type" : "float32")
         if options.json { return try printJSON(r) }
         print("model \(r.model), \(r.threads) threads, OpenBLAS core \(r.blasCore), load \(r.loadSeconds) s")
         for k in pp.keys.sorted(by: { Int($0.dropFirst(2))! < Int($1.dropFirst(2))! }) { print("prefill \(k): \(pp[k]!) tok/s") }
         print("decode tg\(decode): \(tg) tok/s")
-        print("peak resident \(r.peakResidentMiB) MiB (weights \(r.weightsMiB) MiB in Float32)")
+        print("peak resident \(r.peakResidentMiB) MiB (weights \(r.weightsMiB) MiB in Float32; kept as \(r.weightsKept))")
     }
 }

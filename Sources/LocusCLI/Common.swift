@@ -5,8 +5,11 @@ import Locus
 
 /// Options every model command shares.
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "A known model name (smollm2, gemma3) or a path to a GGUF file.")
+    @Option(name: .long, help: "A known model name (smollm2, gemma3), a GGUF file, or a Hugging Face folder (config.json, safetensors, tokenizer.json).")
     var model: String = "smollm2"
+
+    @Option(name: .long, help: "Weights: f32 (converted, fastest on small models), file (kept in the file's type: F16, Q8_0, …), or auto (file when Float32 would take over a quarter of memory).")
+    var weights: String = "auto"
 
     @Option(name: .long, help: "BLAS threads (default: all cores).")
     var threads: Int?
@@ -20,7 +23,10 @@ struct ModelOptions: ParsableArguments {
     func load() throws -> LanguageModel {
         if let threads { BLAS.threads = threads }
         let path = try ModelCache().resolve(model)
-        let m = try LoadedModels.shared.model(at: path)
+        guard let policy = WeightPolicy(rawValue: weights) else {
+            throw ValidationError("--weights must be auto, f32 or file, not \(weights)")
+        }
+        let m = try LoadedModels.shared.model(at: path, weights: policy)
         guard let withEdits else { return m }
         // A separate model object with the ledger's edits applied; the loaded original stays as it is.
         let ledger = try Ledger.load(withEdits, modelSHA256: try FileHash.sha256(path: path))
@@ -51,12 +57,13 @@ final class LoadedModels: @unchecked Sendable {
     private var models: [String: LanguageModel] = [:]
     private let lock = NSLock()
 
-    func model(at path: String) throws -> LanguageModel {
+    func model(at path: String, weights: WeightPolicy = .automatic) throws -> LanguageModel {
         lock.lock()
         defer { lock.unlock() }
-        if let m = models[path] { return m }
-        let m = try LanguageModel(path: path)
-        models[path] = m
+        let key = path + "|" + weights.rawValue
+        if let m = models[key] { return m }
+        let m = try LanguageModel(path: path, weights: weights)
+        models[key] = m
         return m
     }
 }

@@ -73,6 +73,9 @@ public final class SafetensorsFile: @unchecked Sendable {
 
     public var names: [String] { entries.keys.sorted() }
 
+    /// The mapped file (valid while this object lives).
+    var mappedBytes: UnsafeRawBufferPointer { file.bytes }
+
     /// A tensor converted to Float32 (F32, F16, BF16, F64, I64, I32 are accepted).
     public func tensor(_ name: String) throws(ModelFormatError) -> Tensor {
         guard let e = entries[name] else {

@@ -77,6 +77,20 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
         return try file.tensor(name)
     }
 
+    /// A 2-D F32/F16/BF16 tensor read in place, marked as used.
+    public func storedMatrix(_ name: String) throws(ModelFormatError) -> StoredMatrix {
+        guard let shard = location[name], let file = files[shard] else {
+            throw ModelFormatError(.missingField, file: listing, field: name, expected: "a tensor of that name", found: "none")
+        }
+        lock.lock()
+        used.insert(name)
+        lock.unlock()
+        return try file.storedMatrix(name)
+    }
+
+    /// Bytes of Float32 the checkpoint's tensors would take.
+    public var float32Bytes: Int { location.keys.reduce(0) { $0 + 4 * (entry($1)?.shape.reduce(1, *) ?? 0) } }
+
     /// Tensors never read, sorted.
     public var unused: [String] {
         lock.lock()

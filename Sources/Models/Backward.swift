@@ -61,12 +61,8 @@ extension Transformer {
                 g.withUnsafeMutableBufferPointer { ($0.baseAddress! + i * V).update(from: dl, count: V) }
             }
             var picked = [Float](repeating: 0, count: lossRows.count * d)
-            u.withUnsafeBufferPointer { up in
-                g.withUnsafeBufferPointer { gp in
-                    picked.withUnsafeMutableBufferPointer { pp in
-                        BLAS.gemm(m: lossRows.count, n: d, k: V, a: gp.baseAddress!, lda: V, b: up.baseAddress!, ldb: d, c: pp.baseAddress!, ldc: d)
-                    }
-                }
+            g.withUnsafeBufferPointer { gp in
+                picked.withUnsafeMutableBufferPointer { pp in u.times(gp.baseAddress!, n: lossRows.count, into: pp.baseAddress!) }
             }
             for (i, row) in lossRows.enumerated() {
                 for j in 0..<d { dNormed[row * d + j] = picked[i * d + j] }
@@ -204,14 +200,7 @@ extension Transformer {
 
     /// dL/dx for `y = x·W + b`, and dL/dW = xᵀ·dy when `want` (handed to `store`).
     private func linearBackward(_ w: Linear, x: [Float], dy: [Float], rows: Int, want: Bool, store: ([Float]) -> Void) -> [Float] {
-        var dx = [Float](repeating: 0, count: rows * w.inputs)
-        w.weight.withUnsafeBufferPointer { wp in
-            dy.withUnsafeBufferPointer { gp in
-                dx.withUnsafeMutableBufferPointer { xp in
-                    BLAS.gemm(transposeB: true, m: rows, n: w.inputs, k: w.outputs, a: gp.baseAddress!, lda: w.outputs, b: wp.baseAddress!, ldb: w.outputs, c: xp.baseAddress!, ldc: w.inputs)
-                }
-            }
-        }
+        let dx = linearInputGradient(w, dy, rows: rows)
         if want {
             var dW = [Float](repeating: 0, count: w.inputs * w.outputs)
             x.withUnsafeBufferPointer { xp in

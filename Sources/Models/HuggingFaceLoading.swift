@@ -11,10 +11,10 @@ import ModelFormats
 /// are split by output rows: Phi-3's `qkv_proj` (q|k|v) and `gate_up_proj` (gate|up), GPT-NeoX's
 /// `query_key_value` (per head: q, k, v). Every tensor in the checkpoint must be used.
 extension Transformer {
-    public init(huggingFaceDirectory dir: String) throws {
+    public init(huggingFaceDirectory dir: String, weights policy: WeightPolicy = .automatic) throws {
         let config = try ModelConfig(huggingFace: try ConfigJSON(file: dir + "/config.json"))
         let st = try SafetensorsCheckpoint(directory: dir)
-        let hf = HFWeights(st: st, config: config)
+        let hf = HFWeights(st: st, config: config, stored: policy.keepsFileType(float32Bytes: st.float32Bytes))
         let weights = try hf.weights()
         if let name = st.unused.first {
             throw ModelFormatError(
@@ -29,6 +29,8 @@ extension Transformer {
 private struct HFWeights {
     let st: SafetensorsCheckpoint
     let config: ModelConfig
+    /// Keep `nn.Linear` weights and embeddings in the file's type.
+    let stored: Bool
 
     func tensor(_ name: String, shape: [Int]) throws -> [Float] {
         let t = try st.tensor(name)
@@ -39,12 +41,39 @@ private struct HFWeights {
     }
     func optional(_ name: String, shape: [Int]) throws -> [Float]? { st.has(name) ? try tensor(name, shape: shape) : nil }
 
-    /// An `nn.Linear` weight `[out, in]` (and its bias when present) → `Linear` `[in, out]`.
+    func checkShape(_ name: String, _ shape: [Int]) throws {
+        guard let e = st.entry(name) else { return }
+        guard e.shape == shape else {
+            throw ModelFormatError(.shapeMismatch, file: st.file(of: name), field: "\(name).shape", expected: "\(shape)", found: "\(e.shape)")
+        }
+    }
+
+    /// `[vocab, d_model]` embeddings, kept or converted.
+    func rows(_ name: String, shape: [Int]) throws -> RowMatrix {
+        if stored {
+            try checkShape(name, shape)
+            return RowMatrix(stored: try st.storedMatrix(name))
+        }
+        return RowMatrix(try tensor(name, shape: shape), rows: shape[0], cols: shape[1])
+    }
+    func optionalRows(_ name: String, shape: [Int]) throws -> RowMatrix? { st.has(name) ? try rows(name, shape: shape) : nil }
+
+    /// An `nn.Linear` weight `[out, in]` (and its bias when present) → `Linear` `[in, out]`, kept or converted.
     func linear(_ prefix: String, inputs: Int, outputs: Int) throws -> Linear {
+        if stored {
+            try checkShape(prefix + ".weight", [outputs, inputs])
+            return Linear(stored: try st.storedMatrix(prefix + ".weight"), bias: try optional(prefix + ".bias", shape: [outputs]))
+        }
+        return Linear(
+            weight: transpose(try tensor(prefix + ".weight", shape: [outputs, inputs]), rows: outputs, cols: inputs),
+            bias: try optional(prefix + ".bias", shape: [outputs]), inputs: inputs, outputs: outputs)
+    }
+    func denseLinear(_ prefix: String, inputs: Int, outputs: Int) throws -> Linear {
         Linear(
             weight: transpose(try tensor(prefix + ".weight", shape: [outputs, inputs]), rows: outputs, cols: inputs),
             bias: try optional(prefix + ".bias", shape: [outputs]), inputs: inputs, outputs: outputs)
     }
+
     /// A GPT-2 `Conv1D` weight, already `[in, out]`.
     func conv1D(_ prefix: String, inputs: Int, outputs: Int) throws -> Linear {
         Linear(weight: try tensor(prefix + ".weight", shape: [inputs, outputs]), bias: try optional(prefix + ".bias", shape: [outputs]), inputs: inputs, outputs: outputs)
@@ -97,9 +126,9 @@ private struct HFWeights {
                 postMLPNorm: gemma ? try norm(p + "post_feedforward_layernorm", size: d, plusOne: true) : nil))
         }
         return ModelWeights(
-            embedding: try tensor("model.embed_tokens.weight", shape: [c.vocabSize, d]), blocks: blocks,
+            embedding: try rows("model.embed_tokens.weight", shape: [c.vocabSize, d]), blocks: blocks,
             finalNorm: try norm("model.norm", size: d, plusOne: gemma),
-            unembedding: try optional("lm_head.weight", shape: [c.vocabSize, d]))
+            unembedding: try optionalRows("lm_head.weight", shape: [c.vocabSize, d]))
     }
 
     func gpt2() throws -> ModelWeights {
@@ -116,10 +145,10 @@ private struct HFWeights {
                 wOut: try conv1D(p + "mlp.c_proj", inputs: c.dMLP, outputs: d)))
         }
         return ModelWeights(
-            embedding: try tensor("transformer.wte.weight", shape: [c.vocabSize, d]),
+            embedding: try rows("transformer.wte.weight", shape: [c.vocabSize, d]),
             positionEmbedding: try tensor("transformer.wpe.weight", shape: [c.contextLength, d]), blocks: blocks,
             finalNorm: try norm("transformer.ln_f", size: d),
-            unembedding: try optional("lm_head.weight", shape: [c.vocabSize, d]))
+            unembedding: try optionalRows("lm_head.weight", shape: [c.vocabSize, d]))
     }
 
     /// GPT-J: one `ln_1` feeds attention and MLP (shared as ln1 and ln2), unbiased q/k/v/out, biased MLP and head.
@@ -139,9 +168,9 @@ private struct HFWeights {
                 wOut: try linear(p + "mlp.fc_out", inputs: c.dMLP, outputs: d)))
         }
         return ModelWeights(
-            embedding: try tensor("transformer.wte.weight", shape: [c.vocabSize, d]), blocks: blocks,
+            embedding: try rows("transformer.wte.weight", shape: [c.vocabSize, d]), blocks: blocks,
             finalNorm: try norm("transformer.ln_f", size: d),
-            unembedding: try tensor("lm_head.weight", shape: [c.vocabSize, d]),
+            unembedding: try rows("lm_head.weight", shape: [c.vocabSize, d]),
             unembeddingBias: try optional("lm_head.bias", shape: [c.vocabSize]))
     }
 
@@ -151,7 +180,8 @@ private struct HFWeights {
         var blocks: [BlockWeights] = []
         for l in 0..<c.nLayers {
             let p = "gpt_neox.layers.\(l)."
-            let fused = try linear(p + "attention.query_key_value", inputs: d, outputs: 3 * d)
+            // Per-head rows are not consecutive per part: converted to Float32 here.
+            let fused = try denseLinear(p + "attention.query_key_value", inputs: d, outputs: 3 * d)
             // Column h·3·dh + s·dh + i of the fused map is part s (q, k, v) of head h, dimension i.
             var parts: [Linear] = []
             for s in 0..<3 {
@@ -173,8 +203,8 @@ private struct HFWeights {
                 wOut: try linear(p + "mlp.dense_4h_to_h", inputs: c.dMLP, outputs: d)))
         }
         return ModelWeights(
-            embedding: try tensor("gpt_neox.embed_in.weight", shape: [c.vocabSize, d]), blocks: blocks,
+            embedding: try rows("gpt_neox.embed_in.weight", shape: [c.vocabSize, d]), blocks: blocks,
             finalNorm: try norm("gpt_neox.final_layer_norm", size: d),
-            unembedding: try optional("embed_out.weight", shape: [c.vocabSize, d]))
+            unembedding: try optionalRows("embed_out.weight", shape: [c.vocabSize, d]))
     }
 }

@@ -31,18 +31,18 @@ public final class LanguageModel: @unchecked Sendable {
     /// - Throws: `ModelFormatError` for a file that is not valid GGUF or lacks a tensor or metadata key
     ///   (naming the file and the field), and `TokenizerLoadingError` for tokenizer metadata that does not
     ///   make a tokenizer.
-    public init(path: String) throws {
+    public init(path: String, weights: WeightPolicy = .automatic) throws {
         self.path = path
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
             gguf = nil
-            transformer = try Transformer(huggingFaceDirectory: path)
+            transformer = try Transformer(huggingFaceDirectory: path, weights: weights)
             tokenizer = try makeTokenizer(huggingFaceDirectory: path)
             return
         }
         let g = try GGUFFile(path: path)
         gguf = g
-        transformer = try Transformer(gguf: g)
+        transformer = try Transformer(gguf: g, weights: weights)
         tokenizer = try makeTokenizer(from: g)
     }
 

@@ -138,16 +138,14 @@ extension Transformer {
         let d = config.dModel, B = p.batch
         let Ts = suffixes.map(\.count).max()!
         var resid = [Float](repeating: 0, count: B * Ts * d)
-        weights.embedding.withUnsafeBufferPointer { e in
-            resid.withUnsafeMutableBufferPointer { r in
-                for b in 0..<B {
-                    for (t, tok) in suffixes[b].enumerated() {
-                        let dst = r.baseAddress! + (b * Ts + t) * d
-                        embedToken(tok, from: e.baseAddress!, into: dst)
-                        if let pe = weights.positionEmbedding {
-                            let pos = p.prefixLengths[b] + t
-                            for i in 0..<d { dst[i] += pe[pos * d + i] }
-                        }
+        resid.withUnsafeMutableBufferPointer { r in
+            for b in 0..<B {
+                for (t, tok) in suffixes[b].enumerated() {
+                    let dst = r.baseAddress! + (b * Ts + t) * d
+                    embedToken(tok, into: dst)
+                    if let pe = weights.positionEmbedding {
+                        let pos = p.prefixLengths[b] + t
+                        for i in 0..<d { dst[i] += pe[pos * d + i] }
                     }
                 }
             }

@@ -87,12 +87,10 @@ public struct Transformer: Sendable {
     }
 
     /// Row `token` of the embedding (scaled by the architecture's embedding scale) into `dst`.
-    func embedToken(_ token: Int, from embedding: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
-        let d = config.dModel
-        if config.embeddingScale == 1 {
-            dst.update(from: embedding + token * d, count: d)
-        } else {
-            for i in 0..<d { dst[i] = embedding[token * d + i] * config.embeddingScale }
+    func embedToken(_ token: Int, into dst: UnsafeMutablePointer<Float>) {
+        weights.embedding.row(token, into: dst)
+        if config.embeddingScale != 1 {
+            for i in 0..<config.dModel { dst[i] *= config.embeddingScale }
         }
     }
 
@@ -127,13 +125,9 @@ public struct Transformer: Sendable {
 
         // Embedding
         var resid = [Float](repeating: 0, count: N * d)
-        weights.embedding.withUnsafeBufferPointer { e in
-            resid.withUnsafeMutableBufferPointer { r in
-                for b in 0..<B {
-                    for t in 0..<T {
-                        embedToken(t < batch[b].count ? batch[b][t] : 0, from: e.baseAddress!, into: r.baseAddress! + (b * T + t) * d)
-                    }
-                }
+        resid.withUnsafeMutableBufferPointer { r in
+            for b in 0..<B {
+                for t in 0..<T { embedToken(t < batch[b].count ? batch[b][t] : 0, into: r.baseAddress! + (b * T + t) * d) }
             }
         }
         tape?.tokens = batch
@@ -193,18 +187,8 @@ public struct Transformer: Sendable {
         var out = [Float](repeating: 0, count: rows.count * V)
         guard !rows.isEmpty else { return out }
         let u = weights.unembedding ?? weights.embedding
-        u.withUnsafeBufferPointer { up in
-            picked.withUnsafeBufferPointer { xp in
-                out.withUnsafeMutableBufferPointer { op in
-                    if rows.count == 1 {
-                        BLAS.gemv(rows: V, cols: d, a: up.baseAddress!, lda: d, x: xp.baseAddress!, y: op.baseAddress!)
-                    } else {
-                        BLAS.gemm(
-                            transposeB: true, m: rows.count, n: V, k: d, a: xp.baseAddress!, lda: d, b: up.baseAddress!,
-                            ldb: d, c: op.baseAddress!, ldc: V)
-                    }
-                }
-            }
+        picked.withUnsafeBufferPointer { xp in
+            out.withUnsafeMutableBufferPointer { op in u.timesTransposed(xp.baseAddress!, n: rows.count, into: op.baseAddress!) }
         }
         finishLogits(&out, rows: rows.count)
         return out
@@ -247,9 +231,10 @@ final class RotaryCache: @unchecked Sendable {
 }
 
 extension Transformer {
-    /// Reads the configuration and all weights of a GGUF file (dequantized to Float32).
-    public init(gguf: GGUFFile) throws(ModelFormatError) {
+    /// Reads the configuration and all weights of a GGUF file (kept in their type or converted to
+    /// Float32, as `weights` says).
+    public init(gguf: GGUFFile, weights policy: WeightPolicy = .automatic) throws(ModelFormatError) {
         let config = try ModelConfig(gguf: gguf)
-        self.init(config: config, weights: try WeightLoader.load(gguf, config: config))
+        self.init(config: config, weights: try WeightLoader.load(gguf, config: config, policy: policy))
     }
 }

@@ -14,14 +14,15 @@ import ModelFormats
 ///
 /// Every tensor of the file must be used: one that is left over stops the load, naming it.
 public enum WeightLoader {
-    public static func load(_ gguf: GGUFFile, config: ModelConfig) throws(ModelFormatError) -> ModelWeights {
+    public static func load(_ gguf: GGUFFile, config: ModelConfig, policy: WeightPolicy = .automatic) throws(ModelFormatError) -> ModelWeights {
         let c = config
-        let f = TensorFetcher(gguf: gguf)
+        let stored = policy.keepsFileType(float32Bytes: gguf.tensors.reduce(0) { $0 + 4 * $1.elementCount })
+        let f = TensorFetcher(gguf: gguf, stored: stored)
         let d = c.dModel
-        let embedding = try f.matrix("token_embd.weight", rows: c.vocabSize, cols: d)
+        let embedding = try f.rowMatrix("token_embd.weight", rows: c.vocabSize, cols: d)
         let positions = c.rotary ? nil : try f.matrix("position_embd.weight", rows: nil, cols: d)
         let finalNorm = try f.norm("output_norm", size: d)
-        let unembedding = f.has("output.weight") ? try f.matrix("output.weight", rows: c.vocabSize, cols: d) : nil
+        let unembedding = f.has("output.weight") ? try f.rowMatrix("output.weight", rows: c.vocabSize, cols: d) : nil
         let unembeddingBias = f.has("output.bias") ? try f.vector("output.bias", size: c.vocabSize) : nil
         if c.ropeFrequencyFactors != nil, f.has("rope_freqs.weight") { f.markUsed("rope_freqs.weight") }  // read by ModelConfig
 
@@ -81,9 +82,17 @@ public enum WeightLoader {
             postMLPNorm: c.postNorms ? try f.norm(p + "post_ffw_norm", size: d) : nil)
     }
 
-    /// Splits the columns of `[in, Σ widths]` into one linear per width (fused q|k|v, gate|up).
+    /// Splits the outputs of a fused map into one linear per width (fused q|k|v, gate|up): views of
+    /// consecutive rows for weights kept in the file, column copies of Float32 `[in, Σ widths]`.
     static func splitColumns(_ w: Linear, widths: [Int]) -> [Linear] {
         precondition(widths.reduce(0, +) == w.outputs, "splitColumns: \(widths) of \(w.outputs) outputs")
+        if case .stored(let m, nil) = w.storage {
+            var start = 0
+            return widths.map { width in
+                defer { start += width }
+                return Linear(stored: m.rows(start..<(start + width)), bias: w.bias.map { Array($0[start..<(start + width)]) })
+            }
+        }
         var parts: [Linear] = []
         var start = 0
         for width in widths {
@@ -99,9 +108,18 @@ public enum WeightLoader {
     }
 
     /// Undoes llama.cpp's interleaving of rotary halves: output column `h·d_head + 2j + s` of the file
-    /// becomes column `h·d_head + s·d_head/2 + j`.
+    /// becomes column `h·d_head + s·d_head/2 + j` (for weights kept in the file, as the order of their rows).
     static func unpermuteRotary(_ w: Linear, heads: Int, dHead: Int) -> Linear {
         let half = dHead / 2
+        if case .stored(let m, nil) = w.storage {
+            let order = (0..<(heads * dHead)).map { r in (r / dHead) * dHead + (r % 2) * half + (r % dHead) / 2 }
+            let bias = w.bias.map { b in
+                var out = b
+                for (r, o) in order.enumerated() { out[o] = b[r] }
+                return out
+            }
+            return Linear(stored: m, order: order, bias: bias)
+        }
         func unpermute(_ a: [Float], rows: Int, width: Int) -> [Float] {
             var out = a
             for i in 0..<rows {
@@ -124,10 +142,15 @@ public enum WeightLoader {
 /// the load can refuse a file with tensors no part of the model uses.
 final class TensorFetcher: @unchecked Sendable {
     let gguf: GGUFFile
+    /// Keep matrices in the file's type (else convert them to Float32 `[inputs, outputs]`).
+    let stored: Bool
     private let lock = Lock()
     private var used: Set<String> = []
 
-    init(gguf: GGUFFile) { self.gguf = gguf }
+    init(gguf: GGUFFile, stored: Bool = false) {
+        self.gguf = gguf
+        self.stored = stored
+    }
 
     func has(_ name: String) -> Bool { gguf.tensorInfo(name) != nil }
     func markUsed(_ name: String) { lock.locked { _ = used.insert(name) } }
@@ -173,11 +196,19 @@ final class TensorFetcher: @unchecked Sendable {
             bias: has(prefix + ".bias") ? try vector(prefix + ".bias", size: size) : nil)
     }
 
-    /// A GGUF `[outputs, inputs]` matrix, transposed to `[inputs, outputs]`, with its bias when the file has one.
+    /// An embedding-like `[rows, cols]` matrix, kept in the file's type or converted.
+    func rowMatrix(_ name: String, rows: Int, cols: Int) throws(ModelFormatError) -> RowMatrix {
+        if stored { return RowMatrix(stored: try gguf.storedMatrix(info(name, shape: [rows, cols]))) }
+        return RowMatrix(try matrix(name, rows: rows, cols: cols), rows: rows, cols: cols)
+    }
+
+    /// A GGUF `[outputs, inputs]` matrix, kept in the file's type or transposed to Float32 `[inputs, outputs]`,
+    /// with its bias when the file has one.
     func linear(_ prefix: String, inputs: Int, outputs: Int) throws(ModelFormatError) -> Linear {
+        let bias = has(prefix + ".bias") ? try vector(prefix + ".bias", size: outputs) : nil
+        if stored { return Linear(stored: try gguf.storedMatrix(info(prefix + ".weight", shape: [outputs, inputs])), bias: bias) }
         let raw = try matrix(prefix + ".weight", rows: outputs, cols: inputs)
-        let w = transpose(raw, rows: outputs, cols: inputs)
-        return Linear(weight: w, bias: has(prefix + ".bias") ? try vector(prefix + ".bias", size: outputs) : nil, inputs: inputs, outputs: outputs)
+        return Linear(weight: transpose(raw, rows: outputs, cols: inputs), bias: bias, inputs: inputs, outputs: outputs)
     }
 
     /// A fused matrix whose output rows are consecutive parts of the given widths.
@@ -202,4 +233,25 @@ func transpose(_ a: [Float], rows: Int, cols: Int) -> [Float] {
         }
     }
     return out
+}
+
+/// How a loader keeps weight matrices: converted to Float32 (fastest products on small models, four bytes
+/// a parameter) or in the file's type (F16, BF16, Q8_0, Q4_K, … read in place; what lets a 7–8B model
+/// load in 24 GB). `automatic` keeps the file's type when the Float32 copy would take more than a quarter
+/// of physical memory. `LOCUS_WEIGHTS=f32` or `=file` overrides `automatic`.
+public enum WeightPolicy: String, Sendable, CaseIterable {
+    case automatic = "auto", float32 = "f32", fileType = "file"
+
+    func keepsFileType(float32Bytes: Int) -> Bool {
+        switch self {
+        case .float32: return false
+        case .fileType: return true
+        case .automatic:
+            switch ProcessInfo.processInfo.environment["LOCUS_WEIGHTS"] {
+            case "f32": return false
+            case "file": return true
+            default: return UInt64(float32Bytes) > ProcessInfo.processInfo.physicalMemory / 4
+            }
+        }
+    }
 }

@@ -23,12 +23,13 @@ public struct EmbeddingNoise: Codable, Sendable, Equatable {
         let d = model.config.dModel, scale = model.config.embeddingScale
         let ids = texts.flatMap { tokenizer.encode($0) }
         let E = model.weights.embedding
+        let rows = Dictionary(Set(ids).map { ($0, E.row($0)) }, uniquingKeysWith: { a, _ in a })
         var sum = 0.0
-        for t in ids { for j in 0..<d { sum += Double(E[t * d + j] * scale) } }
+        for t in ids { for j in 0..<d { sum += Double(rows[t]![j] * scale) } }
         let n = Double(ids.count * d)
         let mean = sum / n
         var ss = 0.0
-        for t in ids { for j in 0..<d { let x = Double(E[t * d + j] * scale) - mean; ss += x * x } }
+        for t in ids { for j in 0..<d { let x = Double(rows[t]![j] * scale) - mean; ss += x * x } }
         return EmbeddingNoise(sigma: (ss / (n - 1)).squareRoot(), tokenCount: ids.count, valueCount: ids.count * d, reference: reference)
     }
 

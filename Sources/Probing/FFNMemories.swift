@@ -62,12 +62,8 @@ public enum FFNMemories {
         for j in 0..<d { y[j] *= g[j] * s }
         var out = [Float](repeating: 0, count: V)
         let u = model.weights.unembedding ?? model.weights.embedding
-        u.withUnsafeBufferPointer { up in
-            y.withUnsafeBufferPointer { yp in
-                out.withUnsafeMutableBufferPointer { op in
-                    BLAS.gemv(rows: V, cols: d, a: up.baseAddress!, lda: d, x: yp.baseAddress!, y: op.baseAddress!)
-                }
-            }
+        y.withUnsafeBufferPointer { yp in
+            out.withUnsafeMutableBufferPointer { op in u.timesTransposed(yp.baseAddress!, n: 1, into: op.baseAddress!) }
         }
         return out
     }
@@ -117,7 +113,8 @@ public enum FFNMemories {
         for l in layers ?? Array(0..<L) {
             let m = row(HookID(.mlpPost, layer: l), width: F)
             let w = model.weights.blocks[l].wOut
-            let norms = (0..<F).map { i in Double((0..<w.outputs).reduce(Float(0)) { $0 + w.weight[i * w.outputs + $1] * w.weight[i * w.outputs + $1] }).squareRoot() }
+            let W = w.weight
+            let norms = (0..<F).map { i in Double((0..<w.outputs).reduce(Float(0)) { $0 + W[i * w.outputs + $1] * W[i * w.outputs + $1] }).squareRoot() }
             func key(_ i: Int) -> Key {
                 Key(layer: l, index: i, coefficient: Double(m[i]), valueNorm: norms[i], promotes: promotes(model, tokenizer: tokenizer, layer: l, key: i, top: kt))
             }
@@ -133,8 +130,8 @@ public enum FFNMemories {
         if let pe = r.cache[HookID(.posEmbed)] { for j in 0..<d { embed[j] += pe.data[pos * d + j] } }
         var bias: Double?
         if let b = model.weights.finalNorm.bias, let t {
-            let u = model.weights.unembedding ?? model.weights.embedding
-            bias = (0..<d).reduce(0.0) { $0 + Double(b[$1] * u[t * d + $1]) }
+            let u = (model.weights.unembedding ?? model.weights.embedding).row(t)
+            bias = (0..<d).reduce(0.0) { $0 + Double(b[$1] * u[$1]) }
         }
         let logit = t.map { Double(r.logits.data[pos * c.vocabSize + $0]) }
         return Report(prompt: prompt, position: pos, target: target, layers: out, embeddingContribution: contribution(embed), biasContribution: bias, targetLogit: logit)

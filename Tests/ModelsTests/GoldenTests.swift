@@ -16,7 +16,7 @@ final class GoldenTests: XCTestCase {
     }
 
     /// Where a fixture's model is read from: llama.cpp's GGUF conversion, or the Hugging Face folder itself.
-    enum Source: String { case gguf, folder }
+    enum Source: String { case gguf, folder, storedGGUF, storedFolder }
 
     static func directory(_ arch: String) -> URL { Bundle.module.url(forResource: "Fixtures/golden/\(arch)", withExtension: nil)! }
 
@@ -24,8 +24,10 @@ final class GoldenTests: XCTestCase {
         let dir = Self.directory(arch)
         let model: Transformer
         switch source {
-        case .gguf: model = try Transformer(gguf: try GGUFFile(path: dir.appendingPathComponent("model.gguf").path))
-        case .folder: model = try Transformer(huggingFaceDirectory: dir.path)
+        case .gguf: model = try Transformer(gguf: try GGUFFile(path: dir.appendingPathComponent("model.gguf").path), weights: .float32)
+        case .folder: model = try Transformer(huggingFaceDirectory: dir.path, weights: .float32)
+        case .storedGGUF: model = try Transformer(gguf: try GGUFFile(path: dir.appendingPathComponent("model.gguf").path), weights: .fileType)
+        case .storedFolder: model = try Transformer(huggingFaceDirectory: dir.path, weights: .fileType)
         }
         let expected = try SafetensorsFile(path: dir.appendingPathComponent("expected.safetensors").path)
         let ids = try expected.tensor("input_ids").data.map { Int($0) }
@@ -134,6 +136,18 @@ final class GoldenTests: XCTestCase {
     func testGemma2Gradients() throws { try checkGradients("gemma2") }
     func testGemma2ActivationsFromFolder() throws { try checkActivations("gemma2", from: .folder) }
     func testGemma2GradientsFromFolder() throws { try checkGradients("gemma2", from: .folder) }
+
+    /// Weights kept in the file (read in place, rows = outputs; llama's Q/K row order kept as a permutation).
+    func testStoredWeightsMatchOnEveryArchitecture() throws {
+        for arch in ["llama", "gemma3", "gpt2", "llama3", "qwen2", "qwen3", "phi3", "gptneox", "gemma2"] {
+            try checkActivations(arch, from: .storedGGUF)
+            try checkGradients(arch, from: .storedGGUF)
+        }
+        for arch in ["mistral", "gptj", "qwen2", "phi3", "gptneox", "gemma2", "gpt2"] {
+            try checkActivations(arch, from: .storedFolder)
+            try checkGradients(arch, from: .storedFolder)
+        }
+    }
 
     /// A prompt longer than one attention block (64 query rows) gives the same last-token logits as
     /// decoding it token by token through the KV cache (an independent path: one query row at a time),

@@ -1,15 +1,27 @@
 import Linalg
 
-/// `y = x · W + b` for `rows` rows of `x` (row stride `W.inputs`), through BLAS.
+/// `y = x · W + b` for `rows` rows of `x` (row stride `W.inputs`), through BLAS, or the stored-weights
+/// kernel for weights kept in their file's type.
 func applyLinear(_ w: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>) {
-    w.weight.withUnsafeBufferPointer { wp in
-        if rows == 1 {
-            BLAS.gemv(transpose: true, rows: w.inputs, cols: w.outputs, a: wp.baseAddress!, lda: w.outputs, x: x, y: y)
-        } else {
-            BLAS.gemm(
-                m: rows, n: w.outputs, k: w.inputs, a: x, lda: w.inputs, b: wp.baseAddress!, ldb: w.outputs,
-                c: y, ldc: w.outputs)
+    switch w.storage {
+    case .dense(let weight):
+        weight.withUnsafeBufferPointer { wp in
+            if rows == 1 {
+                BLAS.gemv(transpose: true, rows: w.inputs, cols: w.outputs, a: wp.baseAddress!, lda: w.outputs, x: x, y: y)
+            } else {
+                BLAS.gemm(
+                    m: rows, n: w.outputs, k: w.inputs, a: x, lda: w.inputs, b: wp.baseAddress!, ldb: w.outputs,
+                    c: y, ldc: w.outputs)
+            }
         }
+    case .stored(let m, nil):
+        m.timesTransposed(x, n: rows, ldx: w.inputs, into: y, ldy: w.outputs)
+    case .stored(let m, let order?):
+        let O = w.outputs
+        let file = UnsafeMutablePointer<Float>.allocate(capacity: rows * O)
+        defer { file.deallocate() }
+        m.timesTransposed(x, n: rows, ldx: w.inputs, into: file, ldy: O)
+        for r in 0..<rows { for (i, o) in order.enumerated() { y[r * O + o] = file[r * O + i] } }
     }
     if let bias = w.bias {
         for r in 0..<rows {
@@ -17,6 +29,30 @@ func applyLinear(_ w: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: Unsa
             for j in 0..<w.outputs { yr[j] += bias[j] }
         }
     }
+}
+
+/// `dx = dy · Wᵀ` (`[rows, inputs]`), the input gradient of `applyLinear`.
+func linearInputGradient(_ w: Linear, _ dy: [Float], rows: Int) -> [Float] {
+    var dx = [Float](repeating: 0, count: rows * w.inputs)
+    dy.withUnsafeBufferPointer { gp in
+        dx.withUnsafeMutableBufferPointer { xp in
+            switch w.storage {
+            case .dense(let weight):
+                weight.withUnsafeBufferPointer { wp in
+                    BLAS.gemm(
+                        transposeB: true, m: rows, n: w.inputs, k: w.outputs, a: gp.baseAddress!, lda: w.outputs, b: wp.baseAddress!,
+                        ldb: w.outputs, c: xp.baseAddress!, ldc: w.inputs)
+                }
+            case .stored(let m, nil):
+                m.accumulateTimes(gp.baseAddress!, n: rows, ldg: w.outputs, into: xp.baseAddress!, ldo: w.inputs)
+            case .stored(let m, let order?):
+                var file = [Float](repeating: 0, count: rows * w.outputs)
+                for r in 0..<rows { for (i, o) in order.enumerated() { file[r * w.outputs + i] = gp[r * w.outputs + o] } }
+                file.withUnsafeBufferPointer { m.accumulateTimes($0.baseAddress!, n: rows, ldg: w.outputs, into: xp.baseAddress!, ldo: w.inputs) }
+            }
+        }
+    }
+    return dx
 }
 
 func applyLinear(_ w: Linear, _ x: [Float], rows: Int) -> [Float] {

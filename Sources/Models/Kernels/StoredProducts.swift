@@ -1,0 +1,125 @@
+import Dispatch
+import Linalg
+import ModelFormats
+
+/// The products on weights kept in their file's type (`StoredMatrix`, rows = outputs): the one kernel
+/// the forward pass, the backward pass and the read-out use for F16, BF16, Q8_0, Q4_K, … weights.
+///
+/// Rows are converted to Float32 a tile at a time into a scratch buffer that stays in cache and is
+/// multiplied by OpenBLAS there (`x · tileᵀ`, or `g · tile` for the backward pass); with one input row
+/// (decoding) each converted row is dotted at once. F32 rows need no conversion: OpenBLAS reads them in
+/// place from the map.
+extension StoredMatrix {
+    /// Rows per converted tile: about 1 MiB of Float32, at least 16 rows.
+    var tileRows: Int { Swift.max(16, Swift.min(rows, (1 << 18) / Swift.max(cols, 1))) }
+
+    /// `y[n, rows] = x[n, cols] · Mᵀ` (row strides `ldx`, `ldy`).
+    func timesTransposed(_ x: UnsafePointer<Float>, n: Int, ldx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
+        guard n > 0, rows > 0 else { return }
+        if type == .f32 {
+            let m = base.assumingMemoryBound(to: Float.self)
+            BLAS.gemm(transposeB: true, m: n, n: rows, k: cols, a: x, lda: ldx, b: m, ldb: cols, c: y, ldc: ldy)
+            return
+        }
+        if n == 1 {
+            // Decoding: each thread converts and dots its own rows (the read of the stored bytes is the cost).
+            let parts = Swift.min(BLAS.threads, Swift.max(1, rows / 64))
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let r0 = rows * p / parts, r1 = rows * (p + 1) / parts
+                let chunk = 32
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk * cols)
+                defer { scratch.deallocate() }
+                var r = r0
+                while r < r1 {
+                    let e = Swift.min(r + chunk, r1)
+                    dequantizeRows(r..<e, into: scratch)
+                    for i in r..<e { y[i] = dot(scratch + (i - r) * cols, x, cols) }
+                    r = e
+                }
+            }
+            return
+        }
+        let tile = tileRows
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * cols)
+        defer { scratch.deallocate() }
+        var r = 0
+        while r < rows {
+            let e = Swift.min(r + tile, rows)
+            convert(r..<e, into: scratch)
+            BLAS.gemm(transposeB: true, m: n, n: e - r, k: cols, a: x, lda: ldx, b: scratch, ldb: cols, c: y + r, ldc: ldy)
+            r = e
+        }
+    }
+
+    /// `out[n, cols] += g[n, rows] · M` (row strides `ldg`, `ldo`): the backward pass of `timesTransposed`.
+    func accumulateTimes(_ g: UnsafePointer<Float>, n: Int, ldg: Int, into out: UnsafeMutablePointer<Float>, ldo: Int) {
+        guard n > 0, rows > 0 else { return }
+        if type == .f32 {
+            let m = base.assumingMemoryBound(to: Float.self)
+            BLAS.gemm(m: n, n: cols, k: rows, a: g, lda: ldg, b: m, ldb: cols, beta: 1, c: out, ldc: ldo)
+            return
+        }
+        let tile = tileRows
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * cols)
+        defer { scratch.deallocate() }
+        var r = 0
+        while r < rows {
+            let e = Swift.min(r + tile, rows)
+            convert(r..<e, into: scratch)
+            BLAS.gemm(m: n, n: cols, k: e - r, a: g + r, lda: ldg, b: scratch, ldb: cols, beta: 1, c: out, ldc: ldo)
+            r = e
+        }
+    }
+
+    /// Converts rows to Float32 on every core (the tile then feeds one threaded product).
+    private func convert(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let parts = Swift.min(BLAS.threads, Swift.max(1, range.count / 8))
+        if parts == 1 { return dequantizeRows(range, into: out) }
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let a = range.lowerBound + range.count * p / parts, b = range.lowerBound + range.count * (p + 1) / parts
+            dequantizeRows(a..<b, into: out + (a - range.lowerBound) * cols)
+        }
+    }
+}
+
+@inline(__always) private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc = SIMD16<Float>(repeating: 0)
+    var i = 0
+    while i + 16 <= n {
+        acc.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self), UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self))
+        i += 16
+    }
+    var s = acc.sum()
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+extension RowMatrix {
+    /// `y[n, rows] = x[n, cols] · Mᵀ` (the unembedding's logits), Float32 or in the file's type.
+    public func timesTransposed(_ x: UnsafePointer<Float>, n: Int, into y: UnsafeMutablePointer<Float>) {
+        switch storage {
+        case .dense(let v):
+            v.withUnsafeBufferPointer { mp in
+                if n == 1 {
+                    BLAS.gemv(rows: rows, cols: cols, a: mp.baseAddress!, lda: cols, x: x, y: y)
+                } else {
+                    BLAS.gemm(transposeB: true, m: n, n: rows, k: cols, a: x, lda: cols, b: mp.baseAddress!, ldb: cols, c: y, ldc: rows)
+                }
+            }
+        case .stored(let m): m.timesTransposed(x, n: n, ldx: cols, into: y, ldy: rows)
+        }
+    }
+
+    /// `out[n, cols] = g[n, rows] · M` (overwrites `out`).
+    public func times(_ g: UnsafePointer<Float>, n: Int, into out: UnsafeMutablePointer<Float>) {
+        switch storage {
+        case .dense(let v):
+            v.withUnsafeBufferPointer { mp in
+                BLAS.gemm(m: n, n: cols, k: rows, a: g, lda: rows, b: mp.baseAddress!, ldb: cols, c: out, ldc: cols)
+            }
+        case .stored(let m):
+            out.update(repeating: 0, count: n * cols)
+            m.accumulateTimes(g, n: n, ldg: rows, into: out, ldo: cols)
+        }
+    }
+}
