@@ -67,26 +67,21 @@ public final class SafetensorsCheckpoint: @unchecked Sendable {
     public func entry(_ name: String) -> SafetensorsEntry? { location[name].flatMap { files[$0]?.entries[name] } }
 
     /// A tensor converted to Float32, marked as used.
-    public func tensor(_ name: String) throws(ModelFormatError) -> Tensor {
+    public func tensor(_ name: String) throws(ModelFormatError) -> Tensor { try use(name).tensor(name) }
+
+    /// The file holding a tensor, which is marked as used.
+    private func use(_ name: String) throws(ModelFormatError) -> SafetensorsFile {
         guard let shard = location[name], let file = files[shard] else {
             throw ModelFormatError(.missingField, file: listing, field: name, expected: "a tensor of that name", found: "none")
         }
         lock.lock()
         used.insert(name)
         lock.unlock()
-        return try file.tensor(name)
+        return file
     }
 
     /// A 2-D F32/F16/BF16 tensor read in place, marked as used.
-    public func storedMatrix(_ name: String) throws(ModelFormatError) -> StoredMatrix {
-        guard let shard = location[name], let file = files[shard] else {
-            throw ModelFormatError(.missingField, file: listing, field: name, expected: "a tensor of that name", found: "none")
-        }
-        lock.lock()
-        used.insert(name)
-        lock.unlock()
-        return try file.storedMatrix(name)
-    }
+    public func storedMatrix(_ name: String) throws(ModelFormatError) -> StoredMatrix { try use(name).storedMatrix(name) }
 
     /// Bytes of Float32 the checkpoint's tensors would take.
     public var float32Bytes: Int { location.keys.reduce(0) { $0 + 4 * (entry($1)?.shape.reduce(1, *) ?? 0) } }

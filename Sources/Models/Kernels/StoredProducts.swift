@@ -39,15 +39,8 @@ extension StoredMatrix {
             }
             return
         }
-        let tile = tileRows
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * cols)
-        defer { scratch.deallocate() }
-        var r = 0
-        while r < rows {
-            let e = Swift.min(r + tile, rows)
-            convert(r..<e, into: scratch)
-            BLAS.gemm(transposeB: true, m: n, n: e - r, k: cols, a: x, lda: ldx, b: scratch, ldb: cols, c: y + r, ldc: ldy)
-            r = e
+        forEachTile { r, tile in
+            BLAS.gemm(transposeB: true, m: n, n: r.count, k: cols, a: x, lda: ldx, b: tile, ldb: cols, c: y + r.lowerBound, ldc: ldy)
         }
     }
 
@@ -59,6 +52,13 @@ extension StoredMatrix {
             BLAS.gemm(m: n, n: cols, k: rows, a: g, lda: ldg, b: m, ldb: cols, beta: 1, c: out, ldc: ldo)
             return
         }
+        forEachTile { r, tile in
+            BLAS.gemm(m: n, n: cols, k: r.count, a: g + r.lowerBound, lda: ldg, b: tile, ldb: cols, beta: 1, c: out, ldc: ldo)
+        }
+    }
+
+    /// Converts the rows a tile at a time into one scratch buffer and hands each tile to `body`.
+    private func forEachTile(_ body: (Range<Int>, UnsafePointer<Float>) -> Void) {
         let tile = tileRows
         let scratch = UnsafeMutablePointer<Float>.allocate(capacity: tile * cols)
         defer { scratch.deallocate() }
@@ -66,7 +66,7 @@ extension StoredMatrix {
         while r < rows {
             let e = Swift.min(r + tile, rows)
             convert(r..<e, into: scratch)
-            BLAS.gemm(m: n, n: cols, k: e - r, a: g + r, lda: ldg, b: scratch, ldb: cols, beta: 1, c: out, ldc: ldo)
+            body(r..<e, scratch)
             r = e
         }
     }
