@@ -19,6 +19,12 @@ enum Fixtures {
         try Transformer(gguf: GGUFFile(path: ggufPath(arch)))
     }
 
+    /// The same fixture from its Hugging Face folder (the only form Mistral's window and GPT-J have),
+    /// with weights converted or kept in the file.
+    static func transformer(folder arch: String, weights: WeightPolicy = .float32) throws -> Transformer {
+        try Transformer(huggingFaceDirectory: goldenDirectory.appendingPathComponent(arch).path, weights: weights)
+    }
+
     /// Deterministic pseudo-random token sequences.
     static func sequences(count: Int, length: Int, vocabulary: Int, seed: UInt64) -> [[Int]] {
         var rng = SplitMix64(seed: seed)
