@@ -6,14 +6,15 @@ import Locus
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Speed and memory benchmarks (figures, never asserted by tests).",
-        subcommands: [BenchForward.self, BenchBLAS.self, BenchTrace.self, BenchEdit.self])
+        subcommands: [BenchForward.self, BenchBLAS.self, BenchTrace.self, BenchEdit.self, BenchMemory.self])
 }
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.
 func peakResidentMiB() -> Double {
     guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return -1 }
     for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Double($0) }.first ?? -1
+        // "VmHWM:\t  318660 kB" (a tab, then spaces only when the number is short)
+        let kb = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Double($0) }.first ?? -1
         return kb / 1024
     }
     return -1

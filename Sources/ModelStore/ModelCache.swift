@@ -141,6 +141,14 @@ public enum FileHash {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Bytes of a file, or of the files directly in a folder.
+    public static func sizeOnDisk(_ path: String) throws -> Int {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { return 0 }
+        let files = isDirectory.boolValue ? try FileManager.default.contentsOfDirectory(atPath: path).map { path + "/" + $0 } : [path]
+        return try files.reduce(0) { $0 + ((try FileManager.default.attributesOfItem(atPath: $1)[.size] as? Int) ?? 0) }
+    }
+
     /// SHA-256 of a file's bytes; of a folder (a Hugging Face checkpoint), SHA-256 of the sorted lines
     /// "name sha256" of the files directly in it.
     public static func sha256(path: String) throws -> String {
