@@ -37,8 +37,16 @@ final class StoredWeightsTests: XCTestCase {
         let want: Set<HookID> = [HookID(.residPre, layer: 0)]
         let g1 = dense.backward(r1.tape!, logitsGradient: [6: dl], hooks: want, parameters: [.block(2, .W_out)])
         let g2 = stored.backward(r2.tape!, logitsGradient: [6: dl], hooks: want, parameters: [.block(2, .W_out)])
-        assertClose(g2.hooks[HookID(.residPre, layer: 0)]!.data, g1.hooks[HookID(.residPre, layer: 0)]!.data, absolute: 1e-4, relative: 1e-3, "\(name) gradient")
-        assertClose(g2.parameters[.block(2, .W_out)]!, g1.parameters[.block(2, .W_out)]!, absolute: 1e-4, relative: 1e-3, "\(name) dW_out")
+        // Gradients pass back through every block, where the two storages' products round in different orders
+        // (tiles against whole matrices, threaded): compared normwise, ‖a − b‖ / ‖b‖.
+        func relativeError(_ a: [Float], _ b: [Float]) -> Double {
+            let num = zip(a, b).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
+            return (num / b.reduce(0.0) { $0 + Double($1) * Double($1) }).squareRoot()
+        }
+        let e1 = relativeError(g2.hooks[HookID(.residPre, layer: 0)]!.data, g1.hooks[HookID(.residPre, layer: 0)]!.data)
+        let e2 = relativeError(g2.parameters[.block(2, .W_out)]!, g1.parameters[.block(2, .W_out)]!)
+        XCTAssertLessThan(e1, 1e-4, "\(name) gradient at blocks.0.hook_resid_pre: normwise error \(e1)")
+        XCTAssertLessThan(e2, 1e-4, "\(name) dW_out of block 2: normwise error \(e2)")
     }
 
     func testSmolLM2() throws { try check(.smollm2) }
