@@ -51,17 +51,18 @@ struct MergeRanks: MergeRanking, Sendable {
     }
 }
 
-struct ByteLevelBPE: Sendable {
-    let pre: PreTokenizer
-    let ranks: MergeRanks
-    /// The token of each byte's character, or -1.
-    let byteTokens: [Int32]
-    let unknownID: Int32
+extension MergeRanks {
+    /// What to do with a pair the merges list more than once.
+    enum Repeats {
+        /// The first (best) rank stands, as llama.cpp reads GGUF merges.
+        case keepFirst
+        /// Refused by name: HF's tokenizers keeps the last, so a Hub file that repeats a pair is
+        /// not read rather than read differently.
+        case refuse
+    }
 
-    init(tokens: [String], index: [TokenText: Int], merges: [String], pre: PreTokenizer, unknownID: Int?) throws(TokenizerError) {
-        self.pre = pre
-        self.unknownID = Int32(unknownID ?? -1)
-        byteTokens = ByteLevelAlphabet.scalarOfByte.map { s in index[TokenText(String(s))].map { Int32($0) } ?? -1 }
+    /// The ranks of "left right" merges (rank = position in the list) over `index`'s tokens.
+    init(merges: [String], index: [TokenText: Int], repeated: Repeats) throws(TokenizerError) {
         var table: [UInt64: UInt64] = [:]
         table.reserveCapacity(merges.count)
         for (rank, merge) in merges.enumerated() {
@@ -84,9 +85,30 @@ struct ByteLevelBPE: Sendable {
                 throw TokenizerError(.unknownToken, field: field, expected: "a merge whose result is a vocabulary token", found: "\"\(merge)\" (no token \"\(left + right)\")")
             }
             let key = UInt64(l) << 32 | UInt64(r)
-            if table[key] == nil { table[key] = UInt64(rank) << 32 | UInt64(m) }
+            if let first = table[key] {
+                if repeated == .refuse {
+                    throw TokenizerError(.malformed, field: field, expected: "each pair merged once", found: "\"\(merge)\", already merges[\(first >> 32)]")
+                }
+                continue
+            }
+            table[key] = UInt64(rank) << 32 | UInt64(m)
         }
-        ranks = MergeRanks(table: table)
+        self.init(table: table)
+    }
+}
+
+struct ByteLevelBPE: Sendable {
+    let pre: PreTokenizer
+    let ranks: MergeRanks
+    /// The token of each byte's character, or -1.
+    let byteTokens: [Int32]
+    let unknownID: Int32
+
+    init(tokens: [String], index: [TokenText: Int], merges: [String], pre: PreTokenizer, unknownID: Int?) throws(TokenizerError) {
+        self.pre = pre
+        self.unknownID = Int32(unknownID ?? -1)
+        byteTokens = ByteLevelAlphabet.scalarOfByte.map { s in index[TokenText(String(s))].map { Int32($0) } ?? -1 }
+        ranks = try MergeRanks(merges: merges, index: index, repeated: .keepFirst)
     }
 
     /// Per-`encode` memo of the ids of each piece already seen.

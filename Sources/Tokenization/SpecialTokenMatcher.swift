@@ -10,11 +10,17 @@ struct SpecialTokenMatcher: Sendable {
     /// Token id ending at each node, or -1.
     private var terminal: [Int32] = [-1]
     private var startsToken = [Bool](repeating: false, count: 256)
+    /// Tokens that take the whitespace before (`lstrip`) or after (`rstrip`) them into their match, as
+    /// HF's added tokens with those flags do.
+    private let leftStripping: Set<Int>
+    private let rightStripping: Set<Int>
 
     var isEmpty: Bool { terminal.count == 1 }
 
     /// `tokens` as (text, id); for a text given twice the first id wins. Empty texts are ignored.
-    init(_ tokens: [(text: String, id: Int)]) {
+    init(_ tokens: [(text: String, id: Int)], leftStripping: Set<Int> = [], rightStripping: Set<Int> = []) {
+        self.leftStripping = leftStripping
+        self.rightStripping = rightStripping
         for (text, id) in tokens where !text.isEmpty {
             var node: UInt32 = 0
             for b in text.utf8 {
@@ -55,9 +61,16 @@ struct SpecialTokenMatcher: Sendable {
         if !isEmpty {
             while i < bytes.count {
                 if startsToken[Int(bytes[i])], let m = longestMatch(bytes, at: i) {
-                    if runStart < i { text(runStart..<i) }
+                    var start = i, end = m.end
+                    if leftStripping.contains(m.id) {
+                        while start > runStart, let (s, n) = Self.scalar(bytes, endingAt: start), s.properties.isWhitespace { start -= n }
+                    }
+                    if rightStripping.contains(m.id) {
+                        while let (s, n) = Self.scalar(bytes, at: end), s.properties.isWhitespace { end += n }
+                    }
+                    if runStart < start { text(runStart..<start) }
                     token(m.id)
-                    i = m.end
+                    i = end
                     runStart = i
                 } else {
                     i += 1
@@ -65,5 +78,22 @@ struct SpecialTokenMatcher: Sendable {
             }
         }
         if runStart < bytes.count { text(runStart..<bytes.count) }
+    }
+
+    /// The scalar whose UTF-8 starts at `i` and its length, or nil at the end.
+    private static func scalar(_ bytes: [UInt8], at i: Int) -> (Unicode.Scalar, Int)? {
+        guard i < bytes.count else { return nil }
+        let b = bytes[i]
+        let n = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
+        guard i + n <= bytes.count else { return nil }
+        return String(decoding: bytes[i..<(i + n)], as: UTF8.self).unicodeScalars.first.map { ($0, n) }
+    }
+
+    /// The scalar whose UTF-8 ends at `end` and its length, or nil at the start.
+    private static func scalar(_ bytes: [UInt8], endingAt end: Int) -> (Unicode.Scalar, Int)? {
+        var i = end - 1
+        while i > 0, bytes[i] & 0xC0 == 0x80 { i -= 1 }
+        guard i >= 0, let (s, n) = scalar(bytes, at: i), i + n == end else { return nil }
+        return (s, n)
     }
 }

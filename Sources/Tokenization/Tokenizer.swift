@@ -4,6 +4,9 @@
 ///   by their order (`ByteLevelBPE`).
 /// - "llama" vocabularies: SentencePiece-style BPE ranked by scores, with byte fallback
 ///   (`SentencePieceBPE`).
+/// - "scalar-bpe" vocabularies (a tokenizer.json's SentencePiece-converted BPE): BPE over Unicode
+///   scalars ranked by the order of merges, with byte fallback and the normalizer, Metaspace and
+///   decoder steps of `ScalarBPESettings` (`ScalarBPE`).
 ///
 /// In both, control tokens (type 3) and user-defined tokens (type 4) written literally in the text
 /// are matched whole first, leftmost-longest, as HF matches its added tokens.
@@ -31,6 +34,7 @@ public final class Tokenizer: Sendable {
     private enum Model: Sendable {
         case byteLevel(ByteLevelBPE)
         case sentencePiece(SentencePieceBPE)
+        case scalar(ScalarBPE)
     }
 
     /// Builds the tokenizer of a vocabulary (usually read from a GGUF file by `makeTokenizer(from:)`).
@@ -94,15 +98,34 @@ public final class Tokenizer: Sendable {
             model = .sentencePiece(SentencePieceBPE(
                 tokens: v.tokens, index: index, scores: scores, types: types, unknownID: v.unknownID,
                 addSpacePrefix: v.addSpacePrefix))
+        case "scalar-bpe":
+            guard let merges = v.merges else {
+                throw TokenizerError(.missingField, field: "merges", expected: "the merges a \"scalar-bpe\" vocabulary ranks by", found: "none")
+            }
+            guard let settings = v.scalarBPE else {
+                throw TokenizerError(.missingField, field: "scalarBPE", expected: "the settings of a \"scalar-bpe\" vocabulary", found: "none")
+            }
+            for (field, ids) in [("normalizedIDs", settings.normalizedIDs), ("addedOnlyIDs", settings.addedOnlyIDs)] {
+                if let bad = ids.first(where: { !(0..<n).contains($0) }) {
+                    throw TokenizerError(.unknownToken, field: "scalarBPE.\(field)", expected: "token ids below \(n)", found: "\(bad)")
+                }
+            }
+            let bpe = try ScalarBPE(tokens: v.tokens, index: index, merges: merges, settings: settings)
+            for id in bpe.byteTokens where id >= 0 && types[Int(id)] == TokenType.normal { types[Int(id)] = TokenType.byte }
+            model = .scalar(bpe)
         default:
-            throw TokenizerError(.unsupportedModel, field: "model", expected: "\"gpt2\" or \"llama\"", found: "\"\(v.model)\"")
+            throw TokenizerError(.unsupportedModel, field: "model", expected: "\"gpt2\", \"llama\" or \"scalar-bpe\"", found: "\"\(v.model)\"")
         }
 
+        // Added tokens matched in the normalized text are the scalar model's to find.
+        let inNormalizedText = v.scalarBPE?.normalizedIDs ?? []
         var special: [(text: String, id: Int)] = []
-        for (id, t) in v.tokens.enumerated() where types[id] == TokenType.control || types[id] == TokenType.userDefined {
+        for (id, t) in v.tokens.enumerated()
+        where (types[id] == TokenType.control || types[id] == TokenType.userDefined) && !inNormalizedText.contains(id) {
             special.append((t, id))
         }
-        specials = SpecialTokenMatcher(special)
+        specials = SpecialTokenMatcher(
+            special, leftStripping: v.scalarBPE?.leftStrippingIDs ?? [], rightStripping: v.scalarBPE?.rightStrippingIDs ?? [])
         tokens = v.tokens
         self.index = index
         self.types = types
@@ -132,6 +155,9 @@ public final class Tokenizer: Sendable {
         case .sentencePiece(let spm):
             var cache = SentencePieceBPE.Cache()
             specials.split(bytes, text: { spm.encode(bytes, $0, cache: &cache, into: &out) }, token: { out.append($0) })
+        case .scalar(let bpe):
+            var cache = ScalarBPE.Cache()
+            specials.split(bytes, text: { bpe.encode(bytes, $0, cache: &cache, into: &out) }, token: { out.append($0) })
         }
         if addSpecialTokens, addEOS, let eos = eosID { out.append(eos) }
         return out
@@ -141,8 +167,14 @@ public final class Tokenizer: Sendable {
 
     /// The text of `ids`. Control tokens (BOS, EOS, "<|im_start|>") appear as their text unless
     /// `skipSpecialTokens`; user-defined tokens always do, as in HF. Ids outside the vocabulary
-    /// are skipped. Bytes that do not form UTF-8 become U+FFFD.
+    /// are skipped. Bytes that do not form UTF-8 become U+FFFD. A "scalar-bpe" vocabulary decodes
+    /// through its tokenizer.json's decoder chain, added tokens included (a normalized one as its
+    /// normalized text), as HF's `decode` does.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
+        if case .scalar(let bpe) = model {
+            let kept = ids.filter { $0 >= 0 && $0 < vocabularySize && !(skipSpecialTokens && types[$0] == TokenType.control) }
+            return bpe.decode(kept.map { bpe.normalizedTexts[$0] ?? tokens[$0] })
+        }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(ids.count * 4)
         // With add_space_prefix, encode put a "▁" before the text; the first text token drops it.
@@ -169,7 +201,7 @@ public final class Tokenizer: Sendable {
         switch model {
         case .byteLevel:
             ByteLevelAlphabet.bytes(of: text, into: &bytes)
-        case .sentencePiece:
+        case .sentencePiece, .scalar:
             if type == TokenType.byte, let b = SentencePieceBPE.byteValue(text) {
                 bytes.append(b)
                 return
@@ -201,7 +233,7 @@ public final class Tokenizer: Sendable {
         switch model {
         case .byteLevel:
             ByteLevelAlphabet.bytes(of: text, into: &bytes)
-        case .sentencePiece:
+        case .sentencePiece, .scalar:
             if type == TokenType.byte, let b = SentencePieceBPE.byteValue(text) {
                 return b < 0x80 ? String(UnicodeScalar(b)) : text
             }
@@ -217,13 +249,21 @@ public final class Tokenizer: Sendable {
         case .byteLevel:
             if let id = index[TokenText(ByteLevelAlphabet.spell(piece.utf8))] { return id }
         case .sentencePiece(let spm):
-            var s = String.UnicodeScalarView()
-            for c in piece.unicodeScalars { s.append(c == " " ? SentencePieceBPE.spaceMark : c) }
-            if let id = index[TokenText(String(s))] { return id }
-            let u = Array(piece.utf8)
-            if u.count == 1, index[TokenText(piece)] == nil, spm.byteTokens[Int(u[0])] >= 0 { return Int(spm.byteTokens[Int(u[0])]) }
+            if let id = spaceMarkedID(piece, byteTokens: spm.byteTokens) { return id }
+        case .scalar(let bpe):
+            if let id = spaceMarkedID(piece, byteTokens: bpe.byteTokens) { return id }
         }
         return index[TokenText(piece)]
+    }
+
+    /// The id of a piece in the "▁" spelling, or of its `<0xXX>` token when it is one byte with no token.
+    private func spaceMarkedID(_ piece: String, byteTokens: [Int32]) -> Int? {
+        var s = String.UnicodeScalarView()
+        for c in piece.unicodeScalars { s.append(c == " " ? SentencePieceBPE.spaceMark : c) }
+        if let id = index[TokenText(String(s))] { return id }
+        let u = Array(piece.utf8)
+        if u.count == 1, index[TokenText(piece)] == nil, byteTokens[Int(u[0])] >= 0 { return Int(byteTokens[Int(u[0])]) }
+        return nil
     }
 
     /// UTF-8 where it is valid, "<0xXX>" for each byte that is not.

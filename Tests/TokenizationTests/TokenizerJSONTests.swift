@@ -58,14 +58,14 @@ final class TokenizerJSONTests: XCTestCase {
         XCTAssertEqual(t.vocabularySize, 49152)
     }
 
-    func testUnknownPreTokenizerIsRefusedByName() throws {
+    func testNormalizerOnByteLevelIsRefusedByName() throws {
         let dir = NSTemporaryDirectory() + "tokjson-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let json = #"{"normalizer": null, "pre_tokenizer": {"type": "Metaspace", "replacement": "▁"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#
+        let json = #"{"pre_tokenizer": {"type": "ByteLevel"}, "normalizer": {"type": "NFKC"}, "model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}}"#
         try Data(json.utf8).write(to: URL(fileURLWithPath: dir + "/tokenizer.json"))
         XCTAssertThrowsError(try makeTokenizer(huggingFaceDirectory: dir)) { e in
-            XCTAssertEqual((e as? ModelFormatError)?.field, "pre_tokenizer")
+            XCTAssertEqual((e as? ModelFormatError)?.field, "normalizer")
             XCTAssertTrue("\(e)".contains("tokenizer.json"))
         }
     }
