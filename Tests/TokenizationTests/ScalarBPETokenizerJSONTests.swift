@@ -154,6 +154,9 @@ final class ScalarBPETokenizerJSONTests: XCTestCase {
         XCTAssertEqual(t.encode("a a"), [3, 3])
         XCTAssertEqual(t.encode("b"), [1, 0], "no byte tokens: the unknown token")
         XCTAssertEqual(t.decode([3, 3]), "a a")
+        XCTAssertEqual(t.piece(3), " a")
+        XCTAssertEqual(t.id(ofPiece: " a"), 3)
+        XCTAssertEqual(t.id(ofPiece: "▁a"), 3)
     }
 
     func testUnsupportedPartsAreRefusedByName() throws {
