@@ -81,3 +81,17 @@ let package = Package(
     ],
     swiftLanguageModes: [.v5]
 )
+
+// The kernels (dequantization, products on weights in their file's type, norms, softmax) are Swift
+// loops and SIMD types; compiled for the baseline x86-64 (SSE2) they lack FMA, F16C and 8-wide
+// vectors, and `addProduct` becomes a library call per element. Locus is built for x86-64 CPUs with
+// AVX2, FMA and F16C (Intel since Haswell, 2013; AMD since Zen). `LOCUS_GENERIC_CPU=1` builds for any
+// x86-64.
+#if arch(x86_64)
+import Foundation
+if ProcessInfo.processInfo.environment["LOCUS_GENERIC_CPU"] != "1" {
+    for target in package.targets where target.type != .system {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-target-cpu", "haswell"])]
+    }
+}
+#endif

@@ -88,6 +88,7 @@ public final class Editor: @unchecked Sendable {
 
     var canaryPerplexity: Double?
     var statisticsCache: [String: KeyStatistics] = [:]
+    var factorCache: [String: CovarianceFactor] = [:]
     var templateCache: [String: [String]] = [:]
     var alphaEdit: AlphaEditState?
 
@@ -174,6 +175,26 @@ public final class Editor: @unchecked Sendable {
         return out
     }
 
+    /// ROME's factored C for one layer (cached per session; the moment itself is not kept unless
+    /// another method loaded it).
+    public func covarianceFactor(layer: Int, tokens: Int) throws(EditError) -> CovarianceFactor {
+        let key = "\(layer)/\(tokens)"
+        if let f = factorCache[key] { return f }
+        var s: KeyStatistics
+        if let cached = statisticsCache[key] {
+            s = cached
+        } else {
+            var provided = try statisticsProvider([layer], tokens)
+            guard let one = provided.removeValue(forKey: layer) else {
+                throw .statisticsMismatch(file: "statistics", field: "layer \(layer)", expected: "statistics for this layer", found: "none")
+            }
+            s = one
+        }
+        let f = try CovarianceFactor(s)
+        factorCache[key] = f
+        return f
+    }
+
     /// Context templates of a method, generated once per session from the unedited model.
     public func contextTemplates(_ method: EditMethod, _ h: EditHyperparameters) throws(EditError) -> [String] {
         let key = "\(method == .rome ? "rome" : "memit")/\(h.contextTemplateLengthParams)/\(h.seed)"
@@ -212,7 +233,8 @@ public final class Editor: @unchecked Sendable {
         let h = try hyperparameters(method)
         let enc = try requireEncoder()
         let templates = try contextTemplates(method, h)
-        let stats = h.mom2Adjustment || method != .rome ? try statistics(layers: h.layers, tokens: h.mom2Tokens) : [:]
+        let stats = method != .rome ? try statistics(layers: h.layers, tokens: h.mom2Tokens) : [:]
+        let covariance = method == .rome && h.mom2Adjustment ? try covarianceFactor(layer: h.layers[0], tokens: h.mom2Tokens) : nil
         var deltas: [WeightDelta] = []
         var dens: [Double] = []
         var losses: [[DeltaLoss]] = []
@@ -222,7 +244,7 @@ public final class Editor: @unchecked Sendable {
             var t = transformer
             for r in requests {
                 let prompts = try RewritePrompts(request: r, templates: templates, encoder: enc)
-                let res = try ROME.compute(t, prompts: prompts, hyperparameters: h, statistics: stats[h.layers[0]])
+                let res = try ROME.compute(t, prompts: prompts, hyperparameters: h, covariance: covariance)
                 let o = res.optimisation
                 log?(String(
                     format: "%@: v* loss %.3f → %.3f in %d steps (forward %.1f s, loss %.1f s, backward %.1f s)", r.id,

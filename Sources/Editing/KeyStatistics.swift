@@ -124,7 +124,7 @@ public struct KeyStatistics: Sendable, Equatable {
 public struct KeyMomentAccumulator: Sendable, Equatable {
     public let layers: [Int]
     public let dimension: Int
-    /// Upper triangles are what BLAS writes; `statistics` fills the lower ones.
+    /// The upper triangles (and diagonal blocks) are what `add` writes; `statistics` fills the lower ones.
     public var sums: [Int: [Double]]
     public var tokenCount: Int
     /// Index of the next batch to process.
@@ -138,30 +138,40 @@ public struct KeyMomentAccumulator: Sendable, Equatable {
         nextBatch = 0
     }
 
-    /// Adds every real (unpadded) key of one forward call.
+    /// Adds every real (unpadded) key of one forward call: `Σ k kᵀ` of the call in Float32 products (rows
+    /// of C a block at a time, upper part only, into a small scratch), each block added into the
+    /// Float64 sums. No copy of the keys and no second C: the memory beyond the sums is one block of
+    /// rows (256 × d_mlp floats).
     mutating func add(_ cache: ActivationCache, lengths: [Int]) {
         let F = dimension
         let n = lengths.reduce(0, +)
-        var rows = [Double](repeating: 0, count: n * F)
+        guard n > 0 else { return }
+        let block = Swift.min(F, 256)
+        var partial = [Float](repeating: 0, count: block * F)
         for l in layers {
             let keys = cache[HookID(.mlpPost, layer: l)]!
             let T = keys.shape[1]
             keys.data.withUnsafeBufferPointer { k in
-                rows.withUnsafeMutableBufferPointer { r in
-                    var o = 0
-                    for (b, len) in lengths.enumerated() {
-                        for t in 0..<len {
-                            let src = k.baseAddress! + (b * T + t) * F
-                            let dst = r.baseAddress! + o * F
-                            for i in 0..<F { dst[i] = Double(src[i]) }
-                            o += 1
+                partial.withUnsafeMutableBufferPointer { p in
+                    sums[l]!.withUnsafeMutableBufferPointer { c in
+                        for i0 in stride(from: 0, to: F, by: block) {
+                            let b = Swift.min(block, F - i0), w = F - i0
+                            // partial[b, w] = Σ over sequences of K[:, i0..<i0+b]ᵀ · K[:, i0..<F] (their real tokens):
+                            // rows i0..<i0+b of C from the diagonal on.
+                            var first = true
+                            for (s, len) in lengths.enumerated() where len > 0 {
+                                let ks = k.baseAddress! + s * T * F + i0
+                                BLAS.gemm(
+                                    transposeA: true, m: b, n: w, k: len, a: ks, lda: F, b: ks, ldb: F, beta: first ? 0 : 1,
+                                    c: p.baseAddress!, ldc: w)
+                                first = false
+                            }
+                            for i in 0..<b {
+                                let src = p.baseAddress! + i * w, dst = c.baseAddress! + (i0 + i) * F + i0
+                                for j in 0..<w { dst[j] += Double(src[j]) }
+                            }
                         }
                     }
-                }
-            }
-            rows.withUnsafeBufferPointer { r in
-                sums[l]!.withUnsafeMutableBufferPointer { c in
-                    BLAS.syrkTransposed(n: F, k: n, a: r.baseAddress!, lda: F, c: c.baseAddress!, ldc: F)
                 }
             }
         }
@@ -170,16 +180,25 @@ public struct KeyMomentAccumulator: Sendable, Equatable {
 
     /// `E[k kᵀ]` per layer: the sums over the token count, with the lower triangle filled.
     public func statistics(modelSHA256: String, corpus: String, corpusSHA256: String) -> [Int: KeyStatistics] {
+        var copy = self
+        return copy.takeStatistics(modelSHA256: modelSHA256, corpus: corpus, corpusSHA256: corpusSHA256)
+    }
+
+    /// `statistics(…)` made in the sums' own storage, which the accumulator gives up (at d_mlp 14,336
+    /// one copy of C is 1.6 GB).
+    public mutating func takeStatistics(modelSHA256: String, corpus: String, corpusSHA256: String) -> [Int: KeyStatistics] {
         var out: [Int: KeyStatistics] = [:]
         let F = dimension
+        let scale = 1 / Double(max(tokenCount, 1))
         for l in layers {
-            var m = sums[l]!
-            let scale = 1 / Double(max(tokenCount, 1))
-            for i in 0..<F {
-                for j in i..<F {
-                    let v = m[i * F + j] * scale
-                    m[i * F + j] = v
-                    m[j * F + i] = v
+            var m = sums.removeValue(forKey: l)!
+            m.withUnsafeMutableBufferPointer { p in
+                for i in 0..<F {
+                    for j in i..<F {
+                        let v = p[i * F + j] * scale
+                        p[i * F + j] = v
+                        p[j * F + i] = v
+                    }
                 }
             }
             out[l] = KeyStatistics(

@@ -52,37 +52,19 @@ public enum ROME {
         return prompts.enumerated().map { b, p in Array(k.data[((b * T + p.subjectLast) * F)..<((b * T + p.subjectLast + 1) * F)]) }
     }
 
-    /// `C⁻¹ x` by Cholesky (LAPACK dposv, Float64).
-    public static func solve(_ statistics: KeyStatistics, _ x: [Float]) throws(EditError) -> [Double] {
-        let n = statistics.dimension
-        precondition(x.count == n)
-        var a = statistics.moment
-        var b = x.map(Double.init)
-        do {
-            try a.withUnsafeMutableBufferPointer { ap throws(LinalgError) in
-                try b.withUnsafeMutableBufferPointer { bp throws(LinalgError) in
-                    try LAPACK.solvePositiveDefinite(n: n, rightHandSides: 1, a: ap.baseAddress!, b: bp.baseAddress!)
-                }
-            }
-        } catch {
-            throw .linearAlgebra(what: "C⁻¹k* at layer \(statistics.layer) (\(statistics.tokenCount) tokens)", reason: error.description)
-        }
-        return b
-    }
-
     /// The rank-one update of `w` (layer `layer`) that maps `kPrompt` to `vStar`, in the direction
     /// `C⁻¹kStar` (or `kStar` without statistics).
     public static func rankOneUpdate(
-        layer: Int, w: Linear, kStar: [Float], kPrompt: [Float], vStar: [Float], statistics: KeyStatistics?
+        layer: Int, w: Linear, kStar: [Float], kPrompt: [Float], vStar: [Float], covariance: CovarianceFactor?
     ) throws(EditError) -> (delta: WeightDelta, denominator: Double, relativeDenominator: Double) {
         let F = w.inputs, D = w.outputs
         precondition(kStar.count == F && kPrompt.count == F && vStar.count == D)
         var u: [Double]
-        if let statistics {
-            guard statistics.dimension == F else {
-                throw .statisticsMismatch(file: "statistics of layer \(statistics.layer)", field: "mom2.shape", expected: "[\(F), \(F)]", found: "[\(statistics.dimension), \(statistics.dimension)]")
+        if let covariance {
+            guard covariance.dimension == F else {
+                throw .statisticsMismatch(file: "statistics of layer \(covariance.layer)", field: "mom2.shape", expected: "[\(F), \(F)]", found: "[\(covariance.dimension), \(covariance.dimension)]")
             }
-            u = try solve(statistics, kStar)
+            u = try covariance.solve(kStar)
         } else {
             u = kStar.map(Double.init)
         }
@@ -110,7 +92,7 @@ public enum ROME {
 
     /// Computes the ROME update for one request (the model is not changed).
     public static func compute(
-        _ transformer: Transformer, prompts: RewritePrompts, hyperparameters h: EditHyperparameters, statistics: KeyStatistics?
+        _ transformer: Transformer, prompts: RewritePrompts, hyperparameters h: EditHyperparameters, covariance: CovarianceFactor?
     ) throws(EditError) -> RomeResult {
         let layer = h.layers[0]
         guard layer >= 0 && layer < transformer.config.nLayers else {
@@ -121,7 +103,7 @@ public enum ROME {
                 what: "ROME on \(transformer.config.architecture.rawValue)",
                 reason: "the MLP output is normalised after W_out (post_ffw_norm), so a value written at hook_mlp_out is not k·W_out")
         }
-        if h.mom2Adjustment && statistics == nil {
+        if h.mom2Adjustment && covariance == nil {
             throw .statisticsMismatch(file: "statistics", field: "layer \(layer)", expected: "C for the edited layer (mom2_adjustment is on)", found: "none")
         }
         // k*: mean key over the context prompts (causal: the appended target does not change it).
@@ -137,7 +119,7 @@ public enum ROME {
         let vStar = opt.target
         let (delta, den, rel) = try rankOneUpdate(
             layer: layer, w: transformer.weights.blocks[layer].wOut, kStar: kStar, kPrompt: ks[0], vStar: vStar,
-            statistics: h.mom2Adjustment ? statistics : nil)
+            covariance: h.mom2Adjustment ? covariance : nil)
         guard delta.isFinite else { throw .nonFinite(what: "the ROME update of layer \(layer)") }
         return RomeResult(
             delta: delta, kStar: kStar, kPrompt: ks[0], vStar: vStar, denominator: den, relativeDenominator: rel, optimisation: opt)

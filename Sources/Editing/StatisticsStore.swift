@@ -83,7 +83,7 @@ public typealias StatisticsProgress = @Sendable (_ tokensDone: Int, _ tokensTota
 
 /// Computes `Σ k kᵀ` at several layers in one pass over the corpus: each batch is run only through
 /// blocks `0...max(layers)` (`forward(stopAfterLayer:)`), the keys are captured with hooks, and each
-/// layer's sum is updated with one symmetric rank-k update in Float64 (`BLAS.syrkTransposed`).
+/// layer's sum gets the batch's `Σ k kᵀ` (Float32 products added into Float64, `KeyMomentAccumulator.add`).
 public enum KeyMomentComputation {
     /// Processes batches from `accumulator.nextBatch` on. `checkpoint` is called every
     /// `checkpointEvery` batches with the state so far; `shouldStop` is asked after every batch
@@ -191,12 +191,14 @@ public struct StatisticsStore: Sendable {
             try acc.save(to: ckpt, attributes: ckptAttributes)
             throw .storage(file: ckpt, reason: "stopped after \(acc.tokenCount) of \(tokens) tokens; run again to resume")
         }
-        let stats = acc.statistics(modelSHA256: modelSHA256, corpus: corpus.name, corpusSHA256: corpus.sha256)
+        let stats = acc.takeStatistics(modelSHA256: modelSHA256, corpus: corpus.name, corpusSHA256: corpus.sha256)
         for (l, s) in stats.sorted(by: { $0.key < $1.key }) {
-            let cond = (try? s.eigenvalues()).map { w -> [String: AttributeValue] in
+            // The spectrum is O(d_mlp³) in Float64 and a copy of C: written for d_mlp up to 8,192 only
+            // (an 8B model's 14,336 would take minutes and 1.6 GB more; C's factor checks it when used).
+            let cond = (s.dimension > 8192 ? nil : (try? s.eigenvalues()).map { w -> [String: AttributeValue] in
                 ["eigenvalue_min": .double(w.first ?? .nan), "eigenvalue_max": .double(w.last ?? .nan),
                  "condition_number": .double((w.first ?? 0) > 0 ? w.last! / w.first! : .infinity)]
-            } ?? [:]
+            }) ?? [:]
             try s.save(to: path(layer: l, tokens: tokens), modelFile: modelPath, maxSequenceLength: maxSequenceLength, extra: cond)
             out[l] = s
         }

@@ -16,10 +16,14 @@ public enum LAPACK {
     public static func solvePositiveDefinite(
         n: Int, rightHandSides nrhs: Int, a: UnsafeMutablePointer<Double>, b: UnsafeMutablePointer<Double>
     ) throws(LinalgError) {
-        let info = LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), Int32(nrhs), a, Int32(n), b, Int32(nrhs))
+        try checkPositiveDefinite("dposv", LAPACKE_dposv(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), Int32(nrhs), a, Int32(n), b, Int32(nrhs)))
+    }
+
+    /// A Cholesky routine's `info`: 0, or the leading minor that is not positive definite, or a bad argument.
+    private static func checkPositiveDefinite(_ routine: String, _ info: Int32) throws(LinalgError) {
         guard info == 0 else {
             throw LinalgError(
-                routine: "dposv", info: Int(info),
+                routine: routine, info: Int(info),
                 meaning: info > 0 ? "the matrix is not positive definite (leading minor \(info))" : "argument \(-info) invalid")
         }
     }
@@ -38,10 +42,17 @@ public enum LAPACK {
 
     /// Cholesky factor (upper triangle, `A = Uᵀ U`) in place.
     public static func cholesky(n: Int, a: UnsafeMutablePointer<Double>) throws(LinalgError) {
-        let info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), a, Int32(n))
-        guard info == 0 else {
-            throw LinalgError(routine: "dpotrf", info: Int(info), meaning: "the matrix is not positive definite")
-        }
+        try checkPositiveDefinite("dpotrf", LAPACKE_dpotrf(LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), a, Int32(n)))
+    }
+
+    /// Solves `A X = B` given the factor `U` of `A = Uᵀ U` from `cholesky` (two triangular solves); B is
+    /// n×nrhs, overwritten by X.
+    public static func choleskySolve(
+        n: Int, rightHandSides nrhs: Int, factor: UnsafePointer<Double>, b: UnsafeMutablePointer<Double>
+    ) throws(LinalgError) {
+        let info = LAPACKE_dpotrs(
+            LAPACK_ROW_MAJOR, Int8(UInt8(ascii: "U")), Int32(n), Int32(nrhs), factor, Int32(n), b, Int32(nrhs))
+        guard info == 0 else { throw LinalgError(routine: "dpotrs", info: Int(info), meaning: "argument \(-info) invalid") }
     }
 
     /// Eigen-decomposition of a symmetric matrix: eigenvalues ascending; A is overwritten by the

@@ -28,7 +28,7 @@ final class LedgerTests: XCTestCase {
         let prompts = RewritePrompts(
             rewriting: [SubjectPrompt(tokens: [s, s + 1, 20, 21], subjectLast: 1), SubjectPrompt(tokens: [3, 4, s, s + 1, 20, 21], subjectLast: 3)],
             kl: [SubjectPrompt(tokens: [s, s + 1, 30], subjectLast: 1)], target: [target])
-        let r = try ROME.compute(tf, prompts: prompts, hyperparameters: h, statistics: stats)
+        let r = try ROME.compute(tf, prompts: prompts, hyperparameters: h, covariance: try CovarianceFactor(stats))
         return EditProposal(
             method: .rome, requests: [try request(s)], hyperparameters: h, contextTemplates: ["{}"], deltas: [r.delta],
             denominators: [r.relativeDenominator], losses: [r.optimisation.losses], seconds: 0)

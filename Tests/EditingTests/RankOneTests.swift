@@ -21,7 +21,7 @@ final class RankOneTests: XCTestCase {
     }
 
     func stats(_ c: [Double], _ n: Int) -> KeyStatistics {
-        KeyStatistics(layer: 0, dimension: n, tokenCount: 1, moment: c, modelSHA256: "t", corpus: "t", corpusSHA256: "t")
+        KeyStatistics(layer: 0, dimension: n, tokenCount: n, moment: c, modelSHA256: "t", corpus: "t", corpusSHA256: "t")
     }
 
     func testRankOneMatchesDenseKKTSolve() throws {
@@ -30,7 +30,7 @@ final class RankOneTests: XCTestCase {
         let w = Linear(weight: Fixtures.gaussian(F * D, seed: 2), bias: Fixtures.gaussian(D, seed: 3), inputs: F, outputs: D)
         let k = Fixtures.gaussian(F, seed: 4)
         let v = Fixtures.gaussian(D, seed: 5)
-        let (delta, _, _) = try ROME.rankOneUpdate(layer: 0, w: w, kStar: k, kPrompt: k, vStar: v, statistics: stats(c, F))
+        let (delta, _, _) = try ROME.rankOneUpdate(layer: 0, w: w, kStar: k, kPrompt: k, vStar: v, covariance: try CovarianceFactor(stats(c, F)))
         let dense = delta.dense()
 
         // Dense KKT per output column j: unknowns δ (F) and μ; 2Cδ + kᵀμ = 0, k·δ = r_j.
@@ -68,7 +68,7 @@ final class RankOneTests: XCTestCase {
         let kStar = Fixtures.gaussian(F, seed: 13)
         let kP = zip(kStar, Fixtures.gaussian(F, seed: 14, scale: 0.3)).map { $0 + $1 }
         let v = Fixtures.gaussian(D, seed: 15)
-        let (delta, den, _) = try ROME.rankOneUpdate(layer: 0, w: w, kStar: kStar, kPrompt: kP, vStar: v, statistics: stats(c, F))
+        let (delta, den, _) = try ROME.rankOneUpdate(layer: 0, w: w, kStar: kStar, kPrompt: kP, vStar: v, covariance: try CovarianceFactor(stats(c, F)))
         // Direction: C⁻¹k* by a dense general solve.
         var a = c
         var u = kStar.map(Double.init)
@@ -87,5 +87,26 @@ final class RankOneTests: XCTestCase {
     func testFrobeniusNormFromFactorsMatchesDense() {
         let d = WeightDelta(layer: 0, rank: 3, left: Fixtures.gaussian(8 * 3, seed: 21), right: Fixtures.gaussian(5 * 3, seed: 22))
         XCTAssertEqual(d.frobeniusNorm, frobenius(d.dense()), accuracy: 1e-4)
+    }
+
+    /// C from fewer tokens than its dimension is singular: refused, saying how many tokens are needed;
+    /// a factor reused for several right-hand sides gives C⁻¹x each time.
+    func testCovarianceFactorRefusesTooFewTokensAndSolves() throws {
+        let F = 6
+        let c = spd(F, seed: 31)
+        let few = KeyStatistics(layer: 2, dimension: F, tokenCount: F - 1, moment: c, modelSHA256: "t", corpus: "t", corpusSHA256: "t")
+        XCTAssertThrowsError(try CovarianceFactor(few)) { e in
+            XCTAssertTrue("\(e)".contains("at least \(F) tokens"), "\(e)")
+            XCTAssertTrue("\(e)".contains("layer 2"), "\(e)")
+        }
+        let f = try CovarianceFactor(stats(c, F))
+        for seed in [32, 33] as [UInt64] {
+            let x = Fixtures.gaussian(F, seed: seed)
+            let y = try f.solve(x)
+            for i in 0..<F {
+                let cy = (0..<F).reduce(0.0) { $0 + c[i * F + $1] * y[$1] }
+                XCTAssertEqual(cy, Double(x[i]), accuracy: 1e-9)
+            }
+        }
     }
 }

@@ -7,11 +7,12 @@ import ModelFormats
 ///
 /// Rows are converted to Float32 a tile at a time into a scratch buffer that stays in cache and is
 /// multiplied by OpenBLAS there (`x · tileᵀ`, or `g · tile` for the backward pass); with one input row
-/// (decoding) each converted row is dotted at once. F32 rows need no conversion: OpenBLAS reads them in
-/// place from the map.
+/// (decoding) each row is dotted straight from its stored blocks (`StoredMatrix.rowDots`). F32 rows
+/// need no conversion: OpenBLAS reads them in place from the map.
 extension StoredMatrix {
-    /// Rows per converted tile: about 1 MiB of Float32, at least 16 rows.
-    var tileRows: Int { Swift.max(16, Swift.min(rows, (1 << 18) / Swift.max(cols, 1))) }
+    /// Rows per converted tile: about 4 MiB of Float32 (the product on a thinner tile runs below
+    /// OpenBLAS's peak), at least 64 rows.
+    var tileRows: Int { Swift.min(rows, Swift.max(64, (1 << 20) / Swift.max(cols, 1))) }
 
     /// `y[n, rows] = x[n, cols] · Mᵀ` (row strides `ldx`, `ldy`).
     func timesTransposed(_ x: UnsafePointer<Float>, n: Int, ldx: Int, into y: UnsafeMutablePointer<Float>, ldy: Int) {
@@ -22,20 +23,11 @@ extension StoredMatrix {
             return
         }
         if n == 1 {
-            // Decoding: each thread converts and dots its own rows (the read of the stored bytes is the cost).
-            let parts = Swift.min(BLAS.threads, Swift.max(1, rows / 64))
+            // Decoding: each thread dots its own rows straight from the stored blocks (reading them is the cost).
+            let parts = Swift.min(BLAS.threads, Swift.max(1, rows * cols / (1 << 16)))
             DispatchQueue.concurrentPerform(iterations: parts) { p in
                 let r0 = rows * p / parts, r1 = rows * (p + 1) / parts
-                let chunk = 32
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk * cols)
-                defer { scratch.deallocate() }
-                var r = r0
-                while r < r1 {
-                    let e = Swift.min(r + chunk, r1)
-                    dequantizeRows(r..<e, into: scratch)
-                    for i in r..<e { y[i] = dot(scratch + (i - r) * cols, x, cols) }
-                    r = e
-                }
+                rowDots(r0..<r1, x, into: y + r0)
             }
             return
         }
@@ -80,18 +72,6 @@ extension StoredMatrix {
             dequantizeRows(a..<b, into: out + (a - range.lowerBound) * cols)
         }
     }
-}
-
-@inline(__always) private func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc = SIMD16<Float>(repeating: 0)
-    var i = 0
-    while i + 16 <= n {
-        acc.addProduct(UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self), UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self))
-        i += 16
-    }
-    var s = acc.sum()
-    while i < n { s += a[i] * b[i]; i += 1 }
-    return s
 }
 
 extension RowMatrix {
