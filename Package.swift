@@ -91,7 +91,7 @@ let package = Package(
 import Foundation
 if ProcessInfo.processInfo.environment["LOCUS_GENERIC_CPU"] != "1" {
     for target in package.targets where target.type != .system {
-        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-target-cpu", "haswell"])]
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags(["-target-cpu", "haswell"]), .define("LOCUS_F16C")]
     }
 }
 #endif

@@ -37,6 +37,14 @@ struct BenchForward: ParsableCommand {
         let loadSeconds: Double
         let prefillTokensPerSecond: [String: Double]
         let decodeTokensPerSecond: Double
+        /// This machine's sgemm and memory-read ceilings, measured in this run.
+        let ceiling: Ceiling
+        /// Per prefill length: the GFLOP of its matrix products, the rate at the median time, its share of sgemm.
+        let prefillProducts: [String: ComputeFigures]
+        /// Weights streamed per decoded token (every matrix, as held) and the rate at which decoding reads them.
+        let decodeMiBPerToken: Double
+        let decodeGBs: Double
+        let decodeShareOfRead: Double
         let peakResidentMiB: Double
         let weightsMiB: Double
         /// Weights kept in the file's type (read in place) or converted to Float32.
@@ -48,12 +56,15 @@ struct BenchForward: ParsableCommand {
         let m = try options.load()
         let load = Date().timeIntervalSince(t0)
         let tf = m.transformer
+        let ceiling = Ceiling.measure()
+        if !options.json { log("ceilings of this run: sgemm \(ceiling.sgemmGFLOPs) GFLOP/s, memory read \(ceiling.readGBs) GB/s") }
         var rng = SplitMix64(seed: 1)
         func tokens(_ n: Int) -> [Int] { (0..<n).map { _ in Int(rng.next() % UInt64(tf.config.vocabSize)) } }
         var pp: [String: Double] = [:]
+        var products: [String: ComputeFigures] = [:]
         for n in prefill {
             let ids = tokens(n)
-            _ = try tf.forward([ids], logits: .last)
+            let (_, warm) = try ComputeFigures.measure(ceiling) { try tf.forward([ids], logits: .last) }
             var times: [Double] = []
             for _ in 0..<repetitions {
                 let s = Date()
@@ -61,7 +72,8 @@ struct BenchForward: ParsableCommand {
                 times.append(Date().timeIntervalSince(s))
             }
             pp["pp\(n)"] = (Double(n) / median(times) * 10).rounded() / 10
-            if !options.json { log("pp\(n): \(pp["pp\(n)"]!) tok/s") }
+            products["pp\(n)"] = ComputeFigures(flops: warm.flops, seconds: median(times), ceiling: ceiling)
+            if !options.json { log("pp\(n): \(pp["pp\(n)"]!) tok/s; \(products["pp\(n)"]!.text)") }
         }
         var rates: [Double] = []
         for _ in 0..<repetitions {
@@ -72,16 +84,21 @@ struct BenchForward: ParsableCommand {
             rates.append(Double(decode) / Date().timeIntervalSince(s))
         }
         let tg = (median(rates) * 10).rounded() / 10
+        let bytes = Double(tf.weights.matrixBytesPerToken)
+        let gbs = bytes * median(rates) / 1e9
         let r = Report(
             model: (m.path as NSString).lastPathComponent, threads: BLAS.threads, blasCore: BLAS.coreName,
             loadSeconds: (load * 100).rounded() / 100, prefillTokensPerSecond: pp, decodeTokensPerSecond: tg,
+            ceiling: ceiling, prefillProducts: products, decodeMiBPerToken: (bytes / 1_048_576 * 10).rounded() / 10,
+            decodeGBs: (gbs * 10).rounded() / 10, decodeShareOfRead: (gbs / ceiling.readGBs * 1000).rounded() / 1000,
             peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10,
             weightsMiB: (Double(tf.weights.parameterCount) * 4 / 1_048_576 * 10).rounded() / 10,
             weightsKept: tf.weights.blocks[0].wOut.isStored ? "file type" : "float32")
         if options.json { return try printJSON(r) }
         print("model \(r.model), \(r.threads) threads, OpenBLAS core \(r.blasCore), load \(r.loadSeconds) s")
-        for k in pp.keys.sorted(by: { Int($0.dropFirst(2))! < Int($1.dropFirst(2))! }) { print("prefill \(k): \(pp[k]!) tok/s") }
-        print("decode tg\(decode): \(tg) tok/s")
+        print("ceilings of this run: sgemm \(ceiling.sgemmGFLOPs) GFLOP/s on \(BLAS.threads) threads, memory read \(ceiling.readGBs) GB/s")
+        for k in pp.keys.sorted(by: { Int($0.dropFirst(2))! < Int($1.dropFirst(2))! }) { print("prefill \(k): \(pp[k]!) tok/s; \(products[k]!.text)") }
+        print(String(format: "decode tg%d: %.1f tok/s; %.1f MiB of weights per token: %.1f GB/s, %.0f %% of memory read", decode, tg, r.decodeMiBPerToken, r.decodeGBs, r.decodeShareOfRead * 100))
         print("peak resident \(r.peakResidentMiB) MiB (weights \(r.weightsMiB) MiB in Float32; kept as \(r.weightsKept))")
     }
 }

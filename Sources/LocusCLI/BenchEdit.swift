@@ -27,6 +27,11 @@ struct BenchEdit: ParsableCommand {
         let romeSeconds: [Double]
         /// Per ROME edit: the matrix products split across threads, then those run in one call.
         let romeProducts: [GEMMMeter.Tally]
+        /// The same products against this run's sgemm ceiling: per ROME edit, the covariance run, per MEMIT batch.
+        let ceiling: Ceiling
+        let romeFigures: [ComputeFigures]
+        let covarianceFigures: ComputeFigures?
+        let memitFigures: [String: ComputeFigures]
         let memitSeconds: [String: Double]
         let covarianceSeconds: Double?
         let covarianceTokens: Int
@@ -42,14 +47,18 @@ struct BenchEdit: ParsableCommand {
         let tmp = NSTemporaryDirectory() + "locus-bench-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: tmp) }
         // Covariance: a fresh computation into a temporary folder.
+        let ceiling = Ceiling.measure()
+        if !options.json { log("ceilings of this run: sgemm \(ceiling.sgemmGFLOPs) GFLOP/s, memory read \(ceiling.readGBs) GB/s") }
         var cov: Double?
+        var covFigures: ComputeFigures?
         if covarianceTokens > 0 {
             let sha = try FileHash.sha256(path: m.path)
             let store = StatisticsStore(directory: tmp + "/stats", modelPath: m.path, modelSHA256: sha)
-            let s = Date()
-            _ = try store.statistics(layers: covarianceLayers, tokens: covarianceTokens, model: m, progress: options.json ? nil : ProgressBar.statistics())
-            cov = Date().timeIntervalSince(s)
-            if !options.json { log(String(format: "covariance %d tokens, layers %@: %.1f s", covarianceTokens, "\(covarianceLayers)", cov!)) }
+            (_, covFigures) = try ComputeFigures.measure(ceiling) {
+                try store.statistics(layers: covarianceLayers, tokens: covarianceTokens, model: m, progress: options.json ? nil : ProgressBar.statistics())
+            }
+            cov = covFigures!.seconds
+            if !options.json { log(String(format: "covariance %d tokens, layers %@: %.1f s; ", covarianceTokens, "\(covarianceLayers)", cov!) + covFigures!.text) }
         }
         let e = try Editor(model: m, ledgerPath: nil, statisticsDirectory: nil)
         let records = try Datasets.counterFact().prefix(max(romeEdits, memit.max() ?? 0, scoreRecords)).map { try EditRequest(counterFact: $0) }
@@ -67,6 +76,7 @@ struct BenchEdit: ParsableCommand {
         }
         var rome: [Double] = []
         var products: [GEMMMeter.Tally] = []
+        var romeFigures: [ComputeFigures] = []
         for r in records.prefix(romeEdits) {
             let meter = GEMMMeter()
             BLAS.meter = meter
@@ -74,6 +84,7 @@ struct BenchEdit: ParsableCommand {
             BLAS.meter = nil
             rome.append(p.seconds)
             products += [meter.split, meter.serial]
+            romeFigures.append(ComputeFigures(flops: meter.split.flops + meter.serial.flops, seconds: p.seconds, ceiling: ceiling))
             if !options.json {
                 log(String(
                     format: "ROME %@: %.2f s; matrix products: split %.0f GFLOP in %.2f s (%.0f GFLOP/s, %d calls), unsplit %.1f GFLOP in %.2f s (%d calls)",
@@ -82,25 +93,35 @@ struct BenchEdit: ParsableCommand {
             }
         }
         var memitTimes: [String: Double] = [:]
+        var memitFigures: [String: ComputeFigures] = [:]
         for n in memit {
             let h = e.hyperparameters[.memit]!
             _ = try e.statistics(layers: h.layers, tokens: h.mom2Tokens)
             _ = try e.contextTemplates(.memit, h)
+            let meter = GEMMMeter()
+            BLAS.meter = meter
             let p = try e.propose(Array(records.prefix(n)), method: .memit, log: options.json ? nil : { log($0) })
+            BLAS.meter = nil
             memitTimes[String(n)] = (p.seconds * 10).rounded() / 10
-            if !options.json { log(String(format: "MEMIT %d edits: %.1f s", n, p.seconds)) }
+            memitFigures[String(n)] = ComputeFigures(flops: meter.split.flops + meter.serial.flops, seconds: p.seconds, ceiling: ceiling)
+            if !options.json { log(String(format: "MEMIT %d edits: %.1f s; ", n, p.seconds) + memitFigures[String(n)]!.text) }
         }
         let r = Report(
             model: (m.path as NSString).lastPathComponent, threads: BLAS.threads, blasCore: BLAS.coreName, load: load,
             romeMedianSecondsPerEdit: rome.isEmpty ? nil : (median(rome) * 100).rounded() / 100, romeSeconds: rome.map { ($0 * 100).rounded() / 100 }, romeProducts: products,
+            ceiling: ceiling, romeFigures: romeFigures, covarianceFigures: covFigures, memitFigures: memitFigures,
             memitSeconds: memitTimes, covarianceSeconds: cov.map { ($0 * 10).rounded() / 10 }, covarianceTokens: covarianceTokens,
             covarianceLayers: covarianceLayers, scoringSeconds: scoring.map { ($0 * 10).rounded() / 10 }, scoringRecords: scoreRecords,
             peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10)
         if options.json { return try printJSON(r) }
         print("model \(r.model), \(r.threads) threads, OpenBLAS core \(r.blasCore), load average \(r.load)")
-        if let c = r.covarianceSeconds { print("covariance \(covarianceTokens) tokens, layers \(covarianceLayers): \(c) s") }
-        if let med = r.romeMedianSecondsPerEdit { print("ROME median \(med) s per edit over \(rome.count) edits \(r.romeSeconds)") }
-        for (k, v) in memitTimes.sorted(by: { Int($0.key)! < Int($1.key)! }) { print("MEMIT \(k) edits: \(v) s") }
+        print("ceilings of this run: sgemm \(ceiling.sgemmGFLOPs) GFLOP/s, memory read \(ceiling.readGBs) GB/s")
+        if let c = r.covarianceSeconds { print("covariance \(covarianceTokens) tokens, layers \(covarianceLayers): \(c) s; \(covFigures!.text)") }
+        if let med = r.romeMedianSecondsPerEdit {
+            let f = romeFigures.sorted { $0.seconds < $1.seconds }[romeFigures.count / 2]
+            print("ROME median \(med) s per edit over \(rome.count) edits \(r.romeSeconds); a median edit: \(f.text)")
+        }
+        for (k, v) in memitTimes.sorted(by: { Int($0.key)! < Int($1.key)! }) { print("MEMIT \(k) edits: \(v) s; \(memitFigures[k]!.text)") }
         if let s = r.scoringSeconds { print("CounterFact scoring \(scoreRecords) records: \(s) s") }
         print("peak resident \(r.peakResidentMiB) MiB")
     }

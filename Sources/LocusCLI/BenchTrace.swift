@@ -25,6 +25,9 @@ struct BenchTrace: ParsableCommand {
         let blasCore: String
         let loadSeconds: Double
         let traceSeconds: Double
+        /// The trace's matrix products against this run's sgemm ceiling (measured after the trace).
+        let products: ComputeFigures
+        let ceiling: Ceiling
         let naiveSeconds: Double?
         let largestDifferenceFromNaive: Double?
         let cleanProbability: Double
@@ -45,7 +48,12 @@ struct BenchTrace: ParsableCommand {
         let input = try TraceInput(prompt: PromptTokens(prompt, tokenizer: m.tokenizer), subject: subject, target: try Target(target, tokenizer: m.tokenizer))
         let sigma = try ctx.embeddingNoise().sigma
         let bar = ProgressBar("trace", quiet: options.json)
+        let meter = GEMMMeter()
+        BLAS.meter = meter
         let r = try TraceEngine.run(m.transformer, input, options: o, sigma: sigma, progress: bar.update)
+        BLAS.meter = nil
+        let ceiling = Ceiling.measure()
+        let products = ComputeFigures(flops: meter.split.flops + meter.serial.flops, seconds: r.seconds, ceiling: ceiling)
         var naiveSeconds: Double?, diff: Double?
         if naive {
             let nb = ProgressBar("naive", quiet: options.json)
@@ -68,12 +76,14 @@ struct BenchTrace: ParsableCommand {
         let loadavg = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
         let report = Report(
             model: (m.path as NSString).lastPathComponent, prompt: prompt, tokens: T, cells: 3 * L * T, samples: samples, threads: BLAS.threads,
-            blasCore: BLAS.coreName, loadSeconds: (load * 100).rounded() / 100, traceSeconds: (r.seconds * 100).rounded() / 100, naiveSeconds: naiveSeconds,
+            blasCore: BLAS.coreName, loadSeconds: (load * 100).rounded() / 100, traceSeconds: (r.seconds * 100).rounded() / 100,
+            products: products, ceiling: ceiling, naiveSeconds: naiveSeconds,
             largestDifferenceFromNaive: diff, cleanProbability: r.cleanProbability, corruptedProbability: r.corruptedProbability,
             tokenLayersComputed: reuse * samples, tokenLayersNaive: 3 * L * T * L * T * samples, peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10,
             loadAverage: loadavg)
         if options.json { return try printJSON(report) }
         print("full trace of '\(prompt)' (\(T) tokens, \(report.cells) cells × \(samples) samples): \(report.traceSeconds) s; peak resident \(report.peakResidentMiB) MiB")
+        print("matrix products: \(products.text) (ceiling of this run \(ceiling.sgemmGFLOPs) GFLOP/s)")
         print("token·block evaluations: \(report.tokenLayersComputed) (naive: \(report.tokenLayersNaive)); \(BLAS.threads) threads, OpenBLAS \(BLAS.coreName), load average \(loadavg)")
         if let naiveSeconds { print(String(format: "naive: %.1f s; largest difference %.2e", naiveSeconds, diff ?? .nan)) }
     }

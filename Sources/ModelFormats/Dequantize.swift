@@ -94,25 +94,32 @@ func loadHalf(_ p: UnsafeRawPointer, at offset: Int) -> Float {
 
 // MARK: - Plain types
 
-/// F16: IEEE half per element.
+/// F16: IEEE half per element (eight at a time through F16C's conversion when built for it).
 func dequantizeF16(_ src: UnsafeRawPointer, count: Int, into y: UnsafeMutablePointer<Float>) {
-    #if arch(x86_64)
+    #if arch(x86_64) && !LOCUS_F16C
     halfToFloatTable.withUnsafeBufferPointer { table in
         for i in 0..<count {
             y[i] = table[Int(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))]
         }
     }
     #else
-    for i in 0..<count {
+    var i = 0
+    while i + 8 <= count {
+        let h = src.loadUnaligned(fromByteOffset: 2 * i, as: SIMD8<Float16>.self)
+        UnsafeMutableRawPointer(y + i).storeBytes(of: SIMD8<Float>(h), as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count {
         y[i] = loadHalf(src, at: 2 * i)
+        i += 1
     }
     #endif
 }
 
-#if arch(x86_64)
+#if arch(x86_64) && !LOCUS_F16C
 /// `Float(Float16(bitPattern: h))` for every h (256 KB, built on first use). Without F16C (not in
-/// Swift's default x86-64 target) each Float16 -> Float conversion is a library call, about five
-/// times slower per element than this lookup; whole F16 tensors go through the table.
+/// Swift's default x86-64 target: `LOCUS_GENERIC_CPU=1` builds) each Float16 -> Float conversion is a
+/// library call, about five times slower per element than this lookup; whole F16 tensors go through the table.
 private let halfToFloatTable: [Float] = (0...0xFFFF).map { Float(Float16(bitPattern: UInt16($0))) }
 #endif
 

@@ -132,17 +132,20 @@ extension Transformer {
         if let gate = w.wGate, let lin = lt.mlpPreLinear {
             var dPre = [Float](repeating: 0, count: N * F)
             var dLin = [Float](repeating: 0, count: N * F)
+            dPre.withUnsafeMutableBufferPointer { Activations.derivative(c.activation, lt.mlpPre, into: $0.baseAddress!, count: N * F) }
+            dLin.withUnsafeMutableBufferPointer { Activations.apply(c.activation, lt.mlpPre, into: $0.baseAddress!, count: N * F) }
             for i in 0..<(N * F) {
-                let p = lt.mlpPre[i]
-                dPre[i] = dPost[i] * lin[i] * Activations.derivative(c.activation, p)
-                dLin[i] = dPost[i] * Activations.apply(c.activation, p)
+                dPre[i] *= dPost[i] * lin[i]
+                dLin[i] *= dPost[i]
             }
             keep(.mlpPre, dPre, [B, T, F])
             keep(.mlpPreLinear, dLin, [B, T, F])
             dX2 = linearBackward(gate, x: lt.ln2Out, dy: dPre, rows: N, want: param(.W_gate)) { g.parameters[.block(l, .W_gate)] = $0 }
             add(&dX2, linearBackward(w.wIn, x: lt.ln2Out, dy: dLin, rows: N, want: param(.W_in)) { g.parameters[.block(l, .W_in)] = $0 })
         } else {
-            for i in 0..<(N * F) { dPost[i] *= Activations.derivative(c.activation, lt.mlpPre[i]) }
+            var dAct = [Float](repeating: 0, count: N * F)
+            dAct.withUnsafeMutableBufferPointer { Activations.derivative(c.activation, lt.mlpPre, into: $0.baseAddress!, count: N * F) }
+            for i in 0..<(N * F) { dPost[i] *= dAct[i] }
             keep(.mlpPre, dPost, [B, T, F])
             dX2 = linearBackward(w.wIn, x: lt.ln2Out, dy: dPost, rows: N, want: param(.W_in)) { g.parameters[.block(l, .W_in)] = $0 }
         }

@@ -118,10 +118,12 @@ extension Transformer {
             var lin = applyLinear(w.wIn, x2, rows: N)
             runner.visit(HookID(.mlpPreLinear, layer: l), &lin, shape: [B, T, F])
             lt?.mlpPreLinear = lin
-            let act = c.activation
-            for i in 0..<(N * F) { post[i] = Activations.apply(act, pre[i]) * lin[i] }
+            post.withUnsafeMutableBufferPointer { pp in
+                Activations.apply(c.activation, pre, into: pp.baseAddress!, count: N * F)
+                lin.withUnsafeBufferPointer { lp in for i in 0..<(N * F) { pp[i] *= lp[i] } }
+            }
         } else {
-            for i in 0..<(N * F) { post[i] = Activations.apply(c.activation, pre[i]) }
+            post.withUnsafeMutableBufferPointer { Activations.apply(c.activation, pre, into: $0.baseAddress!, count: N * F) }
         }
         runner.visit(HookID(.mlpPost, layer: l), &post, shape: [B, T, F])
         lt?.mlpPost = post

@@ -52,6 +52,14 @@ public struct Linear: Sendable, Equatable {
     /// True when the weights are read from the file in its type.
     public var isStored: Bool { if case .stored = storage { return true } else { return false } }
 
+    /// Bytes of the weights as held (in the file's type, or Float32).
+    public var byteCount: Int {
+        switch storage {
+        case .dense(let w): return 4 * w.count
+        case .stored(let m, _): return m.byteCount
+        }
+    }
+
     /// `[inputs, outputs]` in Float32.
     public var weight: [Float] {
         get {
@@ -110,6 +118,14 @@ public struct RowMatrix: Sendable, Equatable {
     }
 
     public var isStored: Bool { if case .stored = storage { return true } else { return false } }
+
+    /// Bytes of the values as held (in the file's type, or Float32).
+    public var byteCount: Int {
+        switch storage {
+        case .dense(let v): return 4 * v.count
+        case .stored(let m): return m.byteCount
+        }
+    }
 
     /// Every value in Float32.
     public var floats: [Float] {
@@ -221,6 +237,16 @@ public struct ModelWeights: Sendable, Equatable {
         if let u = unembedding { out.append(u.floats) }
         if let b = unembeddingBias { out.append(b) }
         return out
+    }
+
+    /// Bytes of the matrices read to compute one token's logits (every block's projections and the
+    /// unembedding, as held): what decoding streams from memory per token.
+    public var matrixBytesPerToken: Int {
+        var n = (unembedding ?? embedding).byteCount
+        for b in blocks {
+            for l in [b.wQ, b.wK, b.wV, b.wO, b.wIn, b.wOut] + (b.wGate.map { [$0] } ?? []) { n += l.byteCount }
+        }
+        return n
     }
 
     /// Number of Float32 parameters held (tied matrices counted once).

@@ -13,8 +13,7 @@ enum Norms {
         for r in 0..<rows {
             let xr = x + r * d
             let yr = y + r * d
-            var ss: Float = 0
-            for i in 0..<d { ss += xr[i] * xr[i] }
+            let ss = VectorMath.sumOfSquares(xr, d)
             let s = 1 / (ss / Float(d) + epsilon).squareRoot()
             inv[r] = s
             for i in 0..<d { yr[i] = xr[i] * s * weight[i] }
@@ -31,8 +30,14 @@ enum Norms {
             let xr = x + r * d, gr = dy + r * d, dxr = dx + r * d
             let s = inverseRMS[r]
             // y_i = x_i s w_i ; dx_j = s (w_j g_j) - s³/d x_j Σ_i w_i g_i x_i
-            var dotv: Float = 0
-            for i in 0..<d { dotv += weight[i] * gr[i] * xr[i] }
+            var acc = VectorMath.V()
+            var i = 0
+            while i + 16 <= d {
+                acc.addProduct(VectorMath.load(weight + i) * VectorMath.load(gr + i), VectorMath.load(xr + i))
+                i += 16
+            }
+            var dotv = acc.sum()
+            while i < d { dotv += weight[i] * gr[i] * xr[i]; i += 1 }
             let c = s * s * s * dotv / Float(d)
             for i in 0..<d { dxr[i] += s * weight[i] * gr[i] - c * xr[i] }
             if let dWeight { for i in 0..<d { dWeight[i] += gr[i] * xr[i] * s } }
@@ -50,16 +55,25 @@ enum Norms {
         for r in 0..<rows {
             let xr = x + r * d
             let yr = y + r * d
-            var m: Float = 0
-            for i in 0..<d { m += xr[i] }
-            m /= Float(d)
-            var v: Float = 0
-            for i in 0..<d { let c = xr[i] - m; v += c * c }
+            let m = VectorMath.sum(xr, d) / Float(d)
+            var c = VectorMath.V()
+            var i = 0
+            while i + 16 <= d {
+                let u = VectorMath.load(xr + i) - m
+                c.addProduct(u, u)
+                i += 16
+            }
+            var v = c.sum()
+            while i < d { let u = xr[i] - m; v += u * u; i += 1 }
             v /= Float(d)
             let s = 1 / (v + epsilon).squareRoot()
             means[r] = m
             invs[r] = s
-            for i in 0..<d { yr[i] = (xr[i] - m) * s * weight[i] + (bias?[i] ?? 0) }
+            if let bias {
+                for i in 0..<d { yr[i] = (xr[i] - m) * s * weight[i] + bias[i] }
+            } else {
+                for i in 0..<d { yr[i] = (xr[i] - m) * s * weight[i] }
+            }
         }
         return (means, invs)
     }

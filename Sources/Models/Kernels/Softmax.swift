@@ -5,19 +5,27 @@ enum Softmax {
     static func rows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
         for r in 0..<rows {
             let row = x + r * cols
-            var m = -Float.infinity
-            for j in 0..<cols where row[j] > m { m = row[j] }
+            let m = VectorMath.max(row, cols)
             if m == -Float.infinity {
-                for j in 0..<cols { row[j] = 0 }
+                row.update(repeating: 0, count: cols)
                 continue
             }
-            var sum: Float = 0
-            for j in 0..<cols {
-                let e = expf(row[j] - m)
-                row[j] = e
-                sum += e
+            var i = 0
+            var sums = VectorMath.V()
+            while i + 16 <= cols {
+                let e = VectorMath.exp16(VectorMath.load(row + i) - m)
+                VectorMath.store(e, row + i)
+                sums += e
+                i += 16
             }
-            let inv = 1 / sum
+            if i < cols {
+                var t = VectorMath.V(repeating: -.infinity)
+                for j in 0..<(cols - i) { t[j] = row[i + j] }
+                let e = VectorMath.exp16(t - m)
+                for j in 0..<(cols - i) { row[i + j] = e[j] }
+                sums += e
+            }
+            let inv = 1 / sums.sum()
             for j in 0..<cols { row[j] *= inv }
         }
     }
