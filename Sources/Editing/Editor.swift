@@ -180,17 +180,18 @@ public final class Editor: @unchecked Sendable {
     public func covarianceFactor(layer: Int, tokens: Int) throws(EditError) -> CovarianceFactor {
         let key = "\(layer)/\(tokens)"
         if let f = factorCache[key] { return f }
-        var s: KeyStatistics
+        let f: CovarianceFactor
         if let cached = statisticsCache[key] {
-            s = cached
+            f = try CovarianceFactor(cached)  // the cache keeps C: factored in a copy
         } else {
             var provided = try statisticsProvider([layer], tokens)
             guard let one = provided.removeValue(forKey: layer) else {
                 throw .statisticsMismatch(file: "statistics", field: "layer \(layer)", expected: "statistics for this layer", found: "none")
             }
-            s = one
+            provided = [:]
+            // Handed over, not copied: C (1.6 GB at d_mlp 14,336) is factored in its own storage.
+            f = try CovarianceFactor(consume one)
         }
-        let f = try CovarianceFactor(s)
         factorCache[key] = f
         return f
     }

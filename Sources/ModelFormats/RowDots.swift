@@ -1,9 +1,12 @@
 // Dot products of stored rows with one Float32 vector, read straight from the file's blocks: the
 // matrix–vector product of decoding, where reading the weights is the whole cost. F16, BF16 and
-// Q8_0 are converted in registers, eight lanes at a time, and never written out; the others go
-// through `dequantize` 256 values at a time into a buffer that stays in L1 (their nibble unpacking
-// vectorises cleanly there, and not when fused into the dot). Sums run in a different order from "dequantize, then dot", so results agree with it to
-// rounding (Tests/ModelFormatsTests/RowDotsTests.swift), not bit for bit.
+// Q8_0 are converted in registers, eight lanes at a time, and never written out. Q4_0 and Q4_1
+// split each block's nibbles with two byte-vector operations into a 32-byte buffer in L1 and take
+// them from there as Q8_0's bytes (Swift's SIMD integer conversions are library calls, and nibble
+// loops fused into the dot compile to scalar code); their offsets (m, or −8d) multiply the block's
+// Σx, computed once per vector. The K-quants go through `dequantize` 256 values at a time. Sums run
+// in a different order from "dequantize, then dot", so results agree with it to rounding
+// (Tests/ModelFormatsTests/RowDotsTests.swift), not bit for bit.
 
 extension StoredMatrix {
     /// `y[i - range.lowerBound] = row(i) · x` for the rows `range` (`x` has `cols` floats).
@@ -18,6 +21,17 @@ extension StoredMatrix {
         case .f16: each { dotF16($0, x, cols) }
         case .bf16: each { dotBF16($0, x, cols) }
         case .q8_0: each { dotQ8_0($0, x, blocks) }
+        case .q4_0, .q4_1:
+            let sums = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
+            defer { sums.deallocate() }
+            for b in 0..<blocks { sums[b] = dotF32(x + 32 * b, ones, 32) }
+            let nibbles = UnsafeMutableRawPointer.allocate(byteCount: 32, alignment: 32)
+            defer { nibbles.deallocate() }
+            if type == .q4_1 {
+                each { dotQ4(row: $0, x, sums, blocks, blockBytes: 20, codesAt: 4, minimum: { loadHalf($0, at: 2) }, nibbles) }
+            } else {
+                each { dotQ4(row: $0, x, sums, blocks, blockBytes: 18, codesAt: 2, minimum: { -8 * loadHalf($0, at: 0) }, nibbles) }
+            }
         default:
             let chunk = 256  // a whole number of blocks of every type (32 or 256 values)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: chunk)
@@ -98,6 +112,43 @@ private func dotBF16(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: In
     var s = (s0 + s1).sum()
     while i < n { s += Float(bitPattern: UInt32(UInt16(littleEndian: p[i])) << 16) * x[i]; i += 1 }
     return s
+}
+
+/// Eight unsigned bytes as floats (one zero-extension and one conversion with AVX2).
+@inline(__always) private func uint8x8(_ q: UnsafeRawPointer) -> SIMD8<Float> {
+    let p = q.assumingMemoryBound(to: UInt8.self)
+    var v = SIMD8<Float>()
+    for j in 0..<8 { v[j] = Float(p[j]) }
+    return v
+}
+
+/// Thirty-two ones (a block's Σx as a dot product), allocated once for the process.
+private let ones: UnsafePointer<Float> = {
+    let p = UnsafeMutablePointer<Float>.allocate(capacity: 32)
+    p.initialize(repeating: 1, count: 32)
+    return UnsafePointer(p)
+}()
+
+/// Q4_0 / Q4_1 (d, [m,] 16 bytes: element j in the low nibble of byte j, j + 16 in its high nibble;
+/// x = q·d + m, with m = −8d for Q4_0): Σ_b (d_b · Σ_j q_j x_j + m_b · Σ_j x_j).
+@inline(__always) private func dotQ4(
+    row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ blocks: Int, blockBytes: Int, codesAt: Int,
+    minimum: (UnsafeRawPointer) -> Float, _ nibbles: UnsafeMutableRawPointer
+) -> Float {
+    var total = SIMD8<Float>()
+    var offsets: Float = 0
+    for b in 0..<blocks {
+        let p = row + blockBytes * b, xb = x + 32 * b
+        let q = p.loadUnaligned(fromByteOffset: codesAt, as: SIMD16<UInt8>.self)
+        nibbles.storeBytes(of: q & 0x0F, as: SIMD16<UInt8>.self)
+        nibbles.storeBytes(of: q &>> 4, toByteOffset: 16, as: SIMD16<UInt8>.self)
+        var a = uint8x8(nibbles) * load8(xb), c = uint8x8(nibbles + 8) * load8(xb + 8)
+        a.addProduct(uint8x8(nibbles + 16), load8(xb + 16))
+        c.addProduct(uint8x8(nibbles + 24), load8(xb + 24))
+        total.addProduct(a + c, SIMD8(repeating: loadHalf(p, at: 0)))
+        offsets += minimum(p) * sums[b]
+    }
+    return total.sum() + offsets
 }
 
 /// Q8_0 (34-byte blocks: d, 32 int8): Σ_b d_b · Σ_j q_j x_j.

@@ -10,22 +10,8 @@ enum Softmax {
                 row.update(repeating: 0, count: cols)
                 continue
             }
-            var i = 0
-            var sums = VectorMath.V()
-            while i + 16 <= cols {
-                let e = VectorMath.exp16(VectorMath.load(row + i) - m)
-                VectorMath.store(e, row + i)
-                sums += e
-                i += 16
-            }
-            if i < cols {
-                var t = VectorMath.V(repeating: -.infinity)
-                for j in 0..<(cols - i) { t[j] = row[i + j] }
-                let e = VectorMath.exp16(t - m)
-                for j in 0..<(cols - i) { row[i + j] = e[j] }
-                sums += e
-            }
-            let inv = 1 / sums.sum()
+            for j in 0..<cols { row[j] = VectorMath.expApprox(row[j] - m) }
+            let inv = 1 / VectorMath.sum(row, cols)
             for j in 0..<cols { row[j] *= inv }
         }
     }
