@@ -164,10 +164,15 @@ extension Transformer {
                             for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
                                 let r1 = min(r0 + Self.attentionBlock, T)
                                 let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
-                                BLAS.gemm(
-                                    transposeB: true, m: r1 - r0, n: k1 - k0, k: dh, alpha: c.attentionScale,
-                                    a: qp.baseAddress! + (b * T + r0) * qW + h * dh, lda: qW, b: kBase + k0 * kW + g * dh, ldb: kW,
-                                    c: out + r0 * Tk + k0, ldc: Tk)
+                                let qRow = qp.baseAddress! + (b * T + r0) * qW + h * dh
+                                if r1 - r0 == 1 {
+                                    // One query (decoding): dot products, not a 1-row product through OpenBLAS's packing.
+                                    for j in k0..<k1 { out[r0 * Tk + j] = c.attentionScale * VectorMath.dot(qRow, kBase + j * kW + g * dh, dh) }
+                                } else {
+                                    BLAS.gemm(
+                                        transposeB: true, m: r1 - r0, n: k1 - k0, k: dh, alpha: c.attentionScale,
+                                        a: qRow, lda: qW, b: kBase + k0 * kW + g * dh, ldb: kW, c: out + r0 * Tk + k0, ldc: Tk)
+                                }
                                 for t in r0..<r1 {
                                     let qpos = offset + t
                                     let row = out + t * Tk
@@ -217,9 +222,19 @@ extension Transformer {
                             for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
                                 let r1 = min(r0 + Self.attentionBlock, T)
                                 let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
-                                BLAS.gemm(
-                                    m: r1 - r0, n: dh, k: k1 - k0, a: pp.baseAddress! + ((b * nH + h) * T + r0) * Tk + k0, lda: Tk,
-                                    b: vBase + k0 * kW + (h / group) * dh, ldb: kW, c: zp.baseAddress! + (b * T + r0) * qW + h * dh, ldc: qW)
+                                let pRow = pp.baseAddress! + ((b * nH + h) * T + r0) * Tk
+                                let zRow = zp.baseAddress! + (b * T + r0) * qW + h * dh
+                                if r1 - r0 == 1 {
+                                    // One query (decoding): z += p_j v_j, a loop the vectoriser widens.
+                                    for j in k0..<k1 {
+                                        let pj = pRow[j], v = vBase + j * kW + (h / group) * dh
+                                        for i in 0..<dh { zRow[i] = zRow[i].addingProduct(pj, v[i]) }
+                                    }
+                                } else {
+                                    BLAS.gemm(
+                                        m: r1 - r0, n: dh, k: k1 - k0, a: pRow + k0, lda: Tk,
+                                        b: vBase + k0 * kW + (h / group) * dh, ldb: kW, c: zRow, ldc: qW)
+                                }
                             }
                         }
                     }
