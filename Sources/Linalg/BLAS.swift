@@ -10,10 +10,10 @@ public enum BLAS {
     public static func gemm(
         transposeA: Bool = false, transposeB: Bool = false, m: Int, n: Int, k: Int,
         alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, split: Bool = true
     ) {
         guard m > 0, n > 0 else { return }
-        let parts = partsFor(work: m * n * k, along: n)
+        let parts = split ? partsFor(work: m * n * k, along: n) : 1
         let started = meter != nil ? DispatchTime.now().uptimeNanoseconds : 0
         defer { meter?.record(flops: 2 * m * n * k, split: parts > 1, since: started) }
         if parts > 1 {
@@ -120,13 +120,13 @@ public enum BLAS {
         }
     }
 
-    /// True when Locus splits products itself; false when OpenBLAS threads them. Which is faster
-    /// depends on the machine, so the default follows the kernels OpenBLAS runs, as measured with
-    /// `locus bench forward` and `locus bench edit` on the two machines Locus has run on: with the
-    /// AVX-512 (SkylakeX) kernels on a 2-core Xeon, splitting gave 1.5–2× OpenBLAS's threading; with
-    /// the AVX2 (Haswell) kernels on a 2-core AMD EPYC, OpenBLAS's threading was as fast or faster
-    /// (prefill at 512 tokens 245 against 192 tok/s, decoding 38.5 against 28.7, a ROME edit 12.6
-    /// against 13.8 s). `LOCUS_BLAS_SPLIT=1` or `=0` overrides the choice.
+    /// True when Locus splits products itself (OpenBLAS single-threaded); false when OpenBLAS threads them.
+    /// Splitting is the default: with the AVX-512 (SkylakeX) kernels on a 2-core Xeon it gave 1.5–2×
+    /// OpenBLAS's threading, and on a 2-core AMD EPYC (Haswell kernels), once attention's heads ran on both
+    /// cores (each product on one) and malloc kept its arrays, it gave prefill 512 755 against 531 tok/s,
+    /// decoding 40.2 against 34.4, the Eiffel trace 33.8 against 38.6 s and a ROME edit 6.8 against 8.9 s
+    /// (2026-12-07; OpenBLAS's threading had been ahead on that machine before those two changes).
+    /// `LOCUS_BLAS_SPLIT=1` or `=0` overrides the choice.
     public static var splitsProducts: Bool {
         get { state.split }
         set {
@@ -147,7 +147,7 @@ public enum BLAS {
             switch env["LOCUS_BLAS_SPLIT"] {
             case "0": split = false
             case "1": split = true
-            default: split = ["SKYLAKEX", "COOPERLAKE", "SAPPHIRERAPIDS"].contains(String(cString: locus_blas_corename()).uppercased())
+            default: split = true
             }
             locus_blas_set_threads(Int32(split ? 1 : threads))
         }

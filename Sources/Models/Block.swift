@@ -154,11 +154,12 @@ extension Transformer {
         q.withUnsafeBufferPointer { qp in
             keys.withUnsafeBufferPointer { kp in
                 scores.withUnsafeMutableBufferPointer { sp in
-                    for b in 0..<B {
-                        // Keys of sequence b are rows b·Tk ..< (b+1)·Tk (without a cache Tk = T; with a prefix, each
-                        // sequence has its own); a KV cache (B = 1) holds rows 0 ..< Tk.
-                        let kBase = kp.baseAddress! + (keys.count == B * Tk * kW ? b * Tk * kW : 0)
-                        for h in 0..<nH {
+                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                        for item in items {
+                            let b = item / nH, h = item % nH
+                            // Keys of sequence b are rows b·Tk ..< (b+1)·Tk (without a cache Tk = T; with a prefix, each
+                            // sequence has its own); a KV cache (B = 1) holds rows 0 ..< Tk.
+                            let kBase = kp.baseAddress! + (keys.count == B * Tk * kW ? b * Tk * kW : 0)
                             let g = h / group
                             let out = sp.baseAddress! + (b * nH + h) * T * Tk
                             for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
@@ -171,7 +172,7 @@ extension Transformer {
                                 } else {
                                     BLAS.gemm(
                                         transposeB: true, m: r1 - r0, n: k1 - k0, k: dh, alpha: c.attentionScale,
-                                        a: qRow, lda: qW, b: kBase + k0 * kW + g * dh, ldb: kW, c: out + r0 * Tk + k0, ldc: Tk)
+                                        a: qRow, lda: qW, b: kBase + k0 * kW + g * dh, ldb: kW, c: out + r0 * Tk + k0, ldc: Tk, split: items.count == B * nH)
                                 }
                                 for t in r0..<r1 {
                                     let qpos = offset + t
@@ -199,6 +200,16 @@ extension Transformer {
     /// Query rows per block in the attention products.
     static let attentionBlock = 64
 
+    /// Heads (of all sequences) per thread in the attention loops: spread over the cores, each head's products
+    /// on one core (`split: false`), at least 2¹⁷ multiply-adds per thread (a dispatch costs a few µs). When
+    /// OpenBLAS threads the products itself and a head's are large enough for it to do so, all `heads` stay on
+    /// this thread (two threaded calls at once would contend for its pool).
+    func headsPerThread(T: Int, Tk: Int, heads: Int) -> Int {
+        let perHead = T * Tk * config.dHead
+        if !BLAS.splitsProducts && min(T, Self.attentionBlock) * Tk * config.dHead >= BLAS.splitThreshold { return heads }
+        return max(1, (1 << 17) / max(1, perHead))
+    }
+
     /// The key range `k0..<k1` that some query in `rows` can see (causal, and within a sliding window).
     func visibleKeys(rows: Range<Int>, offset: Int, window: Int?) -> (Int, Int) {
         let k1 = offset + rows.upperBound
@@ -216,9 +227,10 @@ extension Transformer {
         pattern.withUnsafeBufferPointer { pp in
             values.withUnsafeBufferPointer { vp in
                 z.withUnsafeMutableBufferPointer { zp in
-                    for b in 0..<B {
-                        let vBase = vp.baseAddress! + (values.count == B * Tk * kW ? b * Tk * kW : 0)
-                        for h in 0..<nH {
+                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                        for item in items {
+                            let b = item / nH, h = item % nH
+                            let vBase = vp.baseAddress! + (values.count == B * Tk * kW ? b * Tk * kW : 0)
                             for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
                                 let r1 = min(r0 + Self.attentionBlock, T)
                                 let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
@@ -233,7 +245,7 @@ extension Transformer {
                                 } else {
                                     BLAS.gemm(
                                         m: r1 - r0, n: dh, k: k1 - k0, a: pRow + k0, lda: Tk,
-                                        b: vBase + k0 * kW + (h / group) * dh, ldb: kW, c: zRow, ldc: qW)
+                                        b: vBase + k0 * kW + (h / group) * dh, ldb: kW, c: zRow, ldc: qW, split: items.count == B * nH)
                                 }
                             }
                         }

@@ -189,14 +189,15 @@ extension Transformer {
         q.withUnsafeBufferPointer { qp in
             j.keys.withUnsafeBufferPointer { kp in
                 scores.withUnsafeMutableBufferPointer { sp in
-                    for b in 0..<B {
-                        let P = j.lengths[b]
-                        for h in 0..<nH {
+                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                        for item in items {
+                            let b = item / nH, h = item % nH
+                            let P = j.lengths[b]
                             let out = sp.baseAddress! + (b * nH + h) * T * Tk
                             BLAS.gemm(
                                 transposeB: true, m: T, n: Tk, k: dh, alpha: c.attentionScale,
                                 a: qp.baseAddress! + b * T * qW + h * dh, lda: qW, b: kp.baseAddress! + b * Tk * kW + (h / group) * dh,
-                                ldb: kW, c: out, ldc: Tk)
+                                ldb: kW, c: out, ldc: Tk, split: items.count == B * nH)
                             for t in 0..<T {
                                 let qpos = P + t
                                 let row = out + t * Tk
@@ -223,11 +224,12 @@ extension Transformer {
         pattern.withUnsafeBufferPointer { pp in
             j.values.withUnsafeBufferPointer { vp in
                 z.withUnsafeMutableBufferPointer { zp in
-                    for b in 0..<B {
-                        for h in 0..<nH {
+                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                        for item in items {
+                            let b = item / nH, h = item % nH
                             BLAS.gemm(
                                 m: T, n: dh, k: Tk, a: pp.baseAddress! + (b * nH + h) * T * Tk, lda: Tk,
-                                b: vp.baseAddress! + b * Tk * kW + (h / group) * dh, ldb: kW, c: zp.baseAddress! + b * T * qW + h * dh, ldc: qW)
+                                b: vp.baseAddress! + b * Tk * kW + (h / group) * dh, ldb: kW, c: zp.baseAddress! + b * T * qW + h * dh, ldc: qW, split: items.count == B * nH)
                         }
                     }
                 }
@@ -250,8 +252,6 @@ extension Transformer {
         var dV = [Float](repeating: 0, count: B * T * kW)
         var dPattern = [Float](repeating: 0, count: B * nH * T * Tk)
         var dScores = [Float](repeating: 0, count: B * nH * T * Tk)
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * Tk)
-        defer { scratch.deallocate() }
         let capped = lt.cappedScores ?? []
         capped.withUnsafeBufferPointer { CS in
         lt.pattern.withUnsafeBufferPointer { P in
@@ -264,7 +264,11 @@ extension Transformer {
                                     dQ.withUnsafeMutableBufferPointer { dq in
                                         dK.withUnsafeMutableBufferPointer { dk in
                                             dV.withUnsafeMutableBufferPointer { dv in
-                                                for b in 0..<B {
+                                                // Per sequence on a thread: the heads of a group add into the same dK, dV rows.
+                                                Parallel.ranges(B, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH) / nH + 1) { seqs in
+                                                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * Tk)
+                                                defer { scratch.deallocate() }
+                                                for b in seqs {
                                                     for h in 0..<nH {
                                                         let gi = h / group
                                                         let p = P.baseAddress! + (b * nH + h) * T * Tk
@@ -274,8 +278,8 @@ extension Transformer {
                                                         let vh = v.baseAddress! + b * Tk * kW + gi * dh
                                                         let qh = q.baseAddress! + b * T * qW + h * dh
                                                         let kh = k.baseAddress! + b * Tk * kW + gi * dh
-                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, a: p + W, lda: Tk, b: dzh, ldb: qW, beta: 1, c: dv.baseAddress! + b * T * kW + gi * dh, ldc: kW)
-                                                        BLAS.gemm(transposeB: true, m: T, n: Tk, k: dh, a: dzh, lda: qW, b: vh, ldb: kW, c: dp, ldc: Tk)
+                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, a: p + W, lda: Tk, b: dzh, ldb: qW, beta: 1, c: dv.baseAddress! + b * T * kW + gi * dh, ldc: kW, split: seqs.count == B)
+                                                        BLAS.gemm(transposeB: true, m: T, n: Tk, k: dh, a: dzh, lda: qW, b: vh, ldb: kW, c: dp, ldc: Tk, split: seqs.count == B)
                                                         Softmax.rowsBackward(p, dp, ds, rows: T, cols: Tk)
                                                         // Through a soft-cap c·tanh(x/c): times 1 − (capped/c)² (masked entries carry no gradient).
                                                         var raw = UnsafePointer(ds)
@@ -287,9 +291,10 @@ extension Transformer {
                                                             }
                                                             raw = UnsafePointer(scratch)
                                                         }
-                                                        BLAS.gemm(m: T, n: dh, k: Tk, alpha: s, a: raw, lda: Tk, b: kh, ldb: kW, c: dq.baseAddress! + b * T * qW + h * dh, ldc: qW)
-                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, alpha: s, a: raw + W, lda: Tk, b: qh, ldb: qW, beta: 1, c: dk.baseAddress! + b * T * kW + gi * dh, ldc: kW)
+                                                        BLAS.gemm(m: T, n: dh, k: Tk, alpha: s, a: raw, lda: Tk, b: kh, ldb: kW, c: dq.baseAddress! + b * T * qW + h * dh, ldc: qW, split: seqs.count == B)
+                                                        BLAS.gemm(transposeA: true, m: T, n: dh, k: T, alpha: s, a: raw + W, lda: Tk, b: qh, ldb: qW, beta: 1, c: dk.baseAddress! + b * T * kW + gi * dh, ldc: kW, split: seqs.count == B)
                                                     }
+                                                }
                                                 }
                                             }
                                         }

@@ -1,3 +1,4 @@
+import Linalg
 import Foundation
 
 /// Elementwise MLP activations with their derivatives.
@@ -48,19 +49,23 @@ extension Activations {
 
     /// `y = act(x)` over `n` values (`y` may be `x`).
     static func apply(_ kind: Activation, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
-        switch kind {
-        case .silu: for i in 0..<n { y[i] = siluFast(x[i]) }
-        case .geluTanh: for i in 0..<n { y[i] = geluTanhFast(x[i]) }
-        case .gelu: for i in 0..<n { y[i] = gelu(x[i]) }
+        Parallel.ranges(n, minimum: 1 << 15) { r in
+            switch kind {
+            case .silu: for i in r { y[i] = siluFast(x[i]) }
+            case .geluTanh: for i in r { y[i] = geluTanhFast(x[i]) }
+            case .gelu: for i in r { y[i] = gelu(x[i]) }
+            }
         }
     }
 
     /// `y = act′(x)` over `n` values.
     static func derivative(_ kind: Activation, _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {
-        switch kind {
-        case .silu: for i in 0..<n { y[i] = siluGradFast(x[i]) }
-        case .geluTanh: for i in 0..<n { y[i] = geluTanhGradFast(x[i]) }
-        case .gelu: for i in 0..<n { y[i] = geluGrad(x[i]) }
+        Parallel.ranges(n, minimum: 1 << 15) { r in
+            switch kind {
+            case .silu: for i in r { y[i] = siluGradFast(x[i]) }
+            case .geluTanh: for i in r { y[i] = geluTanhGradFast(x[i]) }
+            case .gelu: for i in r { y[i] = geluGrad(x[i]) }
+            }
         }
     }
 }

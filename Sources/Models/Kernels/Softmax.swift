@@ -1,9 +1,14 @@
+import Linalg
 import Foundation
 
 /// Row softmax in place over `cols` entries; -inf entries get probability 0.
 enum Softmax {
     static func rows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-        for r in 0..<rows {
+        Parallel.ranges(rows, minimum: max(1, (1 << 15) / max(1, cols))) { rs in Softmax.rows(x, rs, cols: cols) }
+    }
+
+    static func rows(_ x: UnsafeMutablePointer<Float>, _ rows: Range<Int>, cols: Int) {
+        for r in rows {
             let row = x + r * cols
             let m = VectorMath.max(row, cols)
             if m == -Float.infinity {
