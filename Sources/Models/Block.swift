@@ -64,26 +64,31 @@ extension Transformer {
             (keys, values) = prefix.prepended(to: k, v, batch: B, tokens: T)
             Tk = offset + T
         }
-        var scores: [Float]
-        if let frozenPrefix {
-            let j = frozenPrefix.joined(keys: k, values: v, B: B, T: T)
-            joined = j
-            Tk = j.width + T
-            scores = prefixAttentionScores(q, j, B: B, T: T, layer: l)
+        var z: [Float]
+        if tape == nil && frozenPrefix == nil && !runner.wants(HookID(.attnScores, layer: l)) && !runner.wants(HookID(.pattern, layer: l)) {
+            z = attentionFused(q, keys, values, B: B, T: T, Tk: Tk, offset: offset, layer: l)
         } else {
-            scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+            var scores: [Float]
+            if let frozenPrefix {
+                let j = frozenPrefix.joined(keys: k, values: v, B: B, T: T)
+                joined = j
+                Tk = j.width + T
+                scores = prefixAttentionScores(q, j, B: B, T: T, layer: l)
+            } else {
+                scores = attentionScores(q, keys, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+            }
+            if let cap = c.attentionSoftcap { softcap(&scores, cap) }
+            lt?.cappedScores = c.attentionSoftcap == nil ? nil : scores
+            runner.visit(HookID(.attnScores, layer: l), &scores, shape: [B, nH, T, Tk])
+            scores.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: B * nH * T, cols: Tk) }
+            var pattern = scores
+            scores = []
+            runner.visit(HookID(.pattern, layer: l), &pattern, shape: [B, nH, T, Tk])
+            lt?.pattern = pattern
+            z = joined.map { prefixAttentionValues(pattern, $0, B: B, T: T) }
+                ?? attentionValues(pattern, values, B: B, T: T, Tk: Tk, offset: offset, layer: l)
+            lt?.prefix = joined
         }
-        if let cap = c.attentionSoftcap { softcap(&scores, cap) }
-        lt?.cappedScores = c.attentionSoftcap == nil ? nil : scores
-        runner.visit(HookID(.attnScores, layer: l), &scores, shape: [B, nH, T, Tk])
-        scores.withUnsafeMutableBufferPointer { Softmax.rows($0.baseAddress!, rows: B * nH * T, cols: Tk) }
-        var pattern = scores
-        scores = []
-        runner.visit(HookID(.pattern, layer: l), &pattern, shape: [B, nH, T, Tk])
-        lt?.pattern = pattern
-        var z = joined.map { prefixAttentionValues(pattern, $0, B: B, T: T) }
-            ?? attentionValues(pattern, values, B: B, T: T, Tk: Tk, offset: offset, layer: l)
-        lt?.prefix = joined
         runner.visit(HookID(.z, layer: l), &z, shape: [B, T, nH, dh])
         lt?.z = z
 
@@ -146,48 +151,142 @@ extension Transformer {
     /// `attentionBlock` rows and multiplied only with the keys they can see, so masked scores cost nothing
     /// beyond being set to -inf.
     func attentionScores(_ q: [Float], _ keys: [Float], B: Int, T: Int, Tk: Int, offset: Int, layer: Int) -> [Float] {
-        let c = config
-        let nH = c.nHeads, dh = c.dHead, group = c.nHeads / c.nKVHeads
-        let qW = c.qWidth, kW = c.kvWidth
+        let nH = config.nHeads
         var scores = [Float](repeating: -.infinity, count: B * nH * T * Tk)
-        let window = c.isLocal(layer: layer) ? c.slidingWindow : nil
+        let window = config.isLocal(layer: layer) ? config.slidingWindow : nil
+        let perSequence = keys.count == B * Tk * config.kvWidth
         q.withUnsafeBufferPointer { qp in
             keys.withUnsafeBufferPointer { kp in
                 scores.withUnsafeMutableBufferPointer { sp in
                     Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
                         for item in items {
-                            let b = item / nH, h = item % nH
-                            // Keys of sequence b are rows b·Tk ..< (b+1)·Tk (without a cache Tk = T; with a prefix, each
-                            // sequence has its own); a KV cache (B = 1) holds rows 0 ..< Tk.
-                            let kBase = kp.baseAddress! + (keys.count == B * Tk * kW ? b * Tk * kW : 0)
-                            let g = h / group
-                            let out = sp.baseAddress! + (b * nH + h) * T * Tk
-                            for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
-                                let r1 = min(r0 + Self.attentionBlock, T)
-                                let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
-                                let qRow = qp.baseAddress! + (b * T + r0) * qW + h * dh
-                                if r1 - r0 == 1 {
-                                    // One query (decoding): dot products, not a 1-row product through OpenBLAS's packing.
-                                    for j in k0..<k1 { out[r0 * Tk + j] = c.attentionScale * VectorMath.dot(qRow, kBase + j * kW + g * dh, dh) }
-                                } else {
-                                    BLAS.gemm(
-                                        transposeB: true, m: r1 - r0, n: k1 - k0, k: dh, alpha: c.attentionScale,
-                                        a: qRow, lda: qW, b: kBase + k0 * kW + g * dh, ldb: kW, c: out + r0 * Tk + k0, ldc: Tk, split: items.count == B * nH)
-                                }
-                                for t in r0..<r1 {
-                                    let qpos = offset + t
-                                    let row = out + t * Tk
-                                    let lo = window.map { max(0, qpos - $0 + 1) } ?? 0
-                                    for j in k0..<lo { row[j] = -.infinity }
-                                    for j in (qpos + 1)..<max(qpos + 1, k1) { row[j] = -.infinity }
-                                }
-                            }
+                            headScores(
+                                item / nH, item % nH, qp.baseAddress!, kp.baseAddress!, perSequence: perSequence, T: T, Tk: Tk, offset: offset,
+                                window: window, into: sp.baseAddress! + item * T * Tk, split: items.count == B * nH)
                         }
                     }
                 }
             }
         }
         return scores
+    }
+
+    /// `z = pattern · V` per head, `[B·T, n_heads·d_head]`, skipping the keys no query of a block can see.
+    func attentionValues(_ pattern: [Float], _ values: [Float], B: Int, T: Int, Tk: Int, offset: Int, layer: Int) -> [Float] {
+        let nH = config.nHeads
+        let window = config.isLocal(layer: layer) ? config.slidingWindow : nil
+        let perSequence = values.count == B * Tk * config.kvWidth
+        var z = [Float](repeating: 0, count: B * T * config.qWidth)
+        pattern.withUnsafeBufferPointer { pp in
+            values.withUnsafeBufferPointer { vp in
+                z.withUnsafeMutableBufferPointer { zp in
+                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                        for item in items {
+                            headValues(
+                                item / nH, item % nH, pp.baseAddress! + item * T * Tk, vp.baseAddress!, perSequence: perSequence, T: T, Tk: Tk,
+                                offset: offset, window: window, into: zp.baseAddress!, split: items.count == B * nH)
+                        }
+                    }
+                }
+            }
+        }
+        return z
+    }
+
+    /// Scores, soft-cap, softmax and `pattern · V` one head at a time in a scratch of T × Tk floats, when
+    /// nothing needs the scores or the pattern afterwards (no hook on them, no tape): the same numbers as
+    /// `attentionScores` then `attentionValues` without the `[B, n_heads, T, Tk]` arrays (75 MB per block
+    /// for a covariance batch of 7 × 547 tokens, each zeroed page by page by the kernel).
+    func attentionFused(_ q: [Float], _ keys: [Float], _ values: [Float], B: Int, T: Int, Tk: Int, offset: Int, layer: Int) -> [Float] {
+        let nH = config.nHeads
+        let window = config.isLocal(layer: layer) ? config.slidingWindow : nil
+        let perSequence = keys.count == B * Tk * config.kvWidth
+        let cap = config.attentionSoftcap
+        var z = [Float](repeating: 0, count: B * T * config.qWidth)
+        q.withUnsafeBufferPointer { qp in
+            keys.withUnsafeBufferPointer { kp in
+                values.withUnsafeBufferPointer { vp in
+                    z.withUnsafeMutableBufferPointer { zp in
+                        Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * Tk)
+                            defer { scratch.deallocate() }
+                            let split = items.count == B * nH
+                            for item in items {
+                                let b = item / nH, h = item % nH
+                                scratch.update(repeating: -.infinity, count: T * Tk)
+                                headScores(
+                                    b, h, qp.baseAddress!, kp.baseAddress!, perSequence: perSequence, T: T, Tk: Tk, offset: offset, window: window,
+                                    into: scratch, split: split)
+                                if let cap { for i in 0..<(T * Tk) where scratch[i].isFinite { scratch[i] = cap * tanhf(scratch[i] / cap) } }
+                                Softmax.rows(scratch, 0..<T, cols: Tk)
+                                headValues(
+                                    b, h, scratch, vp.baseAddress!, perSequence: perSequence, T: T, Tk: Tk, offset: offset, window: window,
+                                    into: zp.baseAddress!, split: split)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return z
+    }
+
+    /// Head h of sequence b: its `T × Tk` scores (row stride Tk) written into `out`, which holds -inf where
+    /// no block of queries can see. Keys of sequence b are rows b·Tk ..< (b+1)·Tk when `perSequence` (without
+    /// a cache Tk = T; with a prefix, each sequence has its own); a KV cache (B = 1) holds rows 0 ..< Tk.
+    func headScores(
+        _ b: Int, _ h: Int, _ q: UnsafePointer<Float>, _ keys: UnsafePointer<Float>, perSequence: Bool, T: Int, Tk: Int, offset: Int,
+        window: Int?, into out: UnsafeMutablePointer<Float>, split: Bool
+    ) {
+        let c = config
+        let dh = c.dHead, qW = c.qWidth, kW = c.kvWidth, g = h / (c.nHeads / c.nKVHeads)
+        let kBase = keys + (perSequence ? b * Tk * kW : 0) + g * dh
+        for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
+            let r1 = min(r0 + Self.attentionBlock, T)
+            let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
+            let qRow = q + (b * T + r0) * qW + h * dh
+            if r1 - r0 == 1 {
+                // One query (decoding): dot products, not a 1-row product through OpenBLAS's packing.
+                for j in k0..<k1 { out[r0 * Tk + j] = c.attentionScale * VectorMath.dot(qRow, kBase + j * kW, dh) }
+            } else {
+                BLAS.gemm(
+                    transposeB: true, m: r1 - r0, n: k1 - k0, k: dh, alpha: c.attentionScale, a: qRow, lda: qW, b: kBase + k0 * kW,
+                    ldb: kW, c: out + r0 * Tk + k0, ldc: Tk, split: split)
+            }
+            for t in r0..<r1 {
+                let qpos = offset + t
+                let row = out + t * Tk
+                let lo = window.map { max(0, qpos - $0 + 1) } ?? 0
+                for j in k0..<lo { row[j] = -.infinity }
+                for j in (qpos + 1)..<max(qpos + 1, k1) { row[j] = -.infinity }
+            }
+        }
+    }
+
+    /// Head h of sequence b: `z[b·T ..< (b+1)·T, h·d_head ..< (h+1)·d_head] = pattern · V` from its `T × Tk`
+    /// pattern (row stride Tk), skipping the keys no query of a block can see.
+    func headValues(
+        _ b: Int, _ h: Int, _ pattern: UnsafePointer<Float>, _ values: UnsafePointer<Float>, perSequence: Bool, T: Int, Tk: Int,
+        offset: Int, window: Int?, into z: UnsafeMutablePointer<Float>, split: Bool
+    ) {
+        let c = config
+        let dh = c.dHead, qW = c.qWidth, kW = c.kvWidth, g = h / (c.nHeads / c.nKVHeads)
+        let vBase = values + (perSequence ? b * Tk * kW : 0) + g * dh
+        for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
+            let r1 = min(r0 + Self.attentionBlock, T)
+            let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
+            let pRow = pattern + r0 * Tk
+            let zRow = z + (b * T + r0) * qW + h * dh
+            if r1 - r0 == 1 {
+                // One query (decoding): z += p_j v_j, a loop the vectoriser widens.
+                for j in k0..<k1 {
+                    let pj = pRow[j], v = vBase + j * kW
+                    for i in 0..<dh { zRow[i] = zRow[i].addingProduct(pj, v[i]) }
+                }
+            } else {
+                BLAS.gemm(m: r1 - r0, n: dh, k: k1 - k0, a: pRow + k0, lda: Tk, b: vBase + k0 * kW, ldb: kW, c: zRow, ldc: qW, split: split)
+            }
+        }
     }
 
     /// Soft-capping `cap·tanh(x/cap)` of every finite score (masked scores stay -inf).
@@ -215,44 +314,5 @@ extension Transformer {
         let k1 = offset + rows.upperBound
         let k0 = window.map { max(0, offset + rows.lowerBound - $0 + 1) } ?? 0
         return (k0, k1)
-    }
-
-    /// `z = pattern · V` per head, `[B·T, n_heads·d_head]`, skipping the keys no query of a block can see.
-    func attentionValues(_ pattern: [Float], _ values: [Float], B: Int, T: Int, Tk: Int, offset: Int, layer: Int) -> [Float] {
-        let c = config
-        let nH = c.nHeads, dh = c.dHead, group = c.nHeads / c.nKVHeads
-        let qW = c.qWidth, kW = c.kvWidth
-        let window = c.isLocal(layer: layer) ? c.slidingWindow : nil
-        var z = [Float](repeating: 0, count: B * T * qW)
-        pattern.withUnsafeBufferPointer { pp in
-            values.withUnsafeBufferPointer { vp in
-                z.withUnsafeMutableBufferPointer { zp in
-                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
-                        for item in items {
-                            let b = item / nH, h = item % nH
-                            let vBase = vp.baseAddress! + (values.count == B * Tk * kW ? b * Tk * kW : 0)
-                            for r0 in stride(from: 0, to: T, by: Self.attentionBlock) {
-                                let r1 = min(r0 + Self.attentionBlock, T)
-                                let (k0, k1) = visibleKeys(rows: r0..<r1, offset: offset, window: window)
-                                let pRow = pp.baseAddress! + ((b * nH + h) * T + r0) * Tk
-                                let zRow = zp.baseAddress! + (b * T + r0) * qW + h * dh
-                                if r1 - r0 == 1 {
-                                    // One query (decoding): z += p_j v_j, a loop the vectoriser widens.
-                                    for j in k0..<k1 {
-                                        let pj = pRow[j], v = vBase + j * kW + (h / group) * dh
-                                        for i in 0..<dh { zRow[i] = zRow[i].addingProduct(pj, v[i]) }
-                                    }
-                                } else {
-                                    BLAS.gemm(
-                                        m: r1 - r0, n: dh, k: k1 - k0, a: pRow + k0, lda: Tk,
-                                        b: vBase + k0 * kW + (h / group) * dh, ldb: kW, c: zRow, ldc: qW, split: items.count == B * nH)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        return z
     }
 }

@@ -51,4 +51,25 @@ final class ParallelHeadsTests: XCTestCase {
             XCTAssertGreaterThan(g1.map(abs).max()!, 1e-4)
         }
     }
+
+    /// Attention fused per head (no hook on the scores or pattern, no tape) against the unfused path (the
+    /// pattern captured) on the models with sliding windows and soft-capping, past their windows, with many
+    /// sequences and with one.
+    func testFusedAttentionEqualsScoresThenValues() throws {
+        for arch in ["llama", "gemma2", "gemma3", "mistral", "qwen2"] {
+            let dir = Bundle.module.url(forResource: "Fixtures/golden/\(arch)", withExtension: nil)!
+            let gguf = dir.appendingPathComponent("model.gguf").path
+            let tf = FileManager.default.fileExists(atPath: gguf)
+                ? try Transformer(gguf: GGUFFile(path: gguf)) : try Transformer(huggingFaceDirectory: dir.path)
+            let c = tf.config
+            var rng = SplitMix64(seed: 5)
+            for (B, T) in [(1, 30), (40, 9)] {
+                let batch = (0..<B).map { _ in (0..<T).map { _ in Int(rng.next() % UInt64(c.vocabSize)) } }
+                let fused = try tf.forward(batch, logits: .all)
+                let patterns = Hooks(capture: Set((0..<c.nLayers).map { HookID(.pattern, layer: $0) }))
+                let unfused = try tf.forward(batch, hooks: patterns, logits: .all)
+                assertClose(fused.logits.data, unfused.logits.data, absolute: 1e-5, relative: 1e-5, "\(arch) B \(B) T \(T)")
+            }
+        }
+    }
 }
