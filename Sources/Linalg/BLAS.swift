@@ -144,11 +144,7 @@ public enum BLAS {
         init() {
             let env = ProcessInfo.processInfo.environment
             threads = Int(env["LOCUS_THREADS"] ?? "") ?? ProcessInfo.processInfo.activeProcessorCount
-            switch env["LOCUS_BLAS_SPLIT"] {
-            case "0": split = false
-            case "1": split = true
-            default: split = true
-            }
+            split = env["LOCUS_BLAS_SPLIT"] != "0"
             locus_blas_set_threads(Int32(split ? 1 : threads))
         }
     }

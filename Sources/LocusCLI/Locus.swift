@@ -19,7 +19,7 @@ struct LocusCommand: ParsableCommand {
         ])
 
     static func main() {
-        relaunchWithBLASCoreTypeIfNeeded()
+        relaunchWithEnvironmentIfNeeded()
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

@@ -13,7 +13,7 @@ let mallocTunables = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_thr
 /// Re-executes the program once with the environment only a fresh process can take: `OPENBLAS_CORETYPE`
 /// set to the recommended kernel family (OpenBLAS reads it at load time) and glibc's malloc tunables
 /// (`mallocTunables`), each only when the user has not set it. `LOCUS_NO_RELAUNCH=1` disables this.
-func relaunchWithBLASCoreTypeIfNeeded() {
+func relaunchWithEnvironmentIfNeeded() {
     let env = ProcessInfo.processInfo.environment
     guard env["LOCUS_NO_RELAUNCH"] == nil else { return }
     var changed = false

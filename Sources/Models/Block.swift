@@ -158,11 +158,11 @@ extension Transformer {
         q.withUnsafeBufferPointer { qp in
             keys.withUnsafeBufferPointer { kp in
                 scores.withUnsafeMutableBufferPointer { sp in
-                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                    forEachHeads(B: B, T: T, Tk: Tk) { items, split in
                         for item in items {
                             headScores(
                                 item / nH, item % nH, qp.baseAddress!, kp.baseAddress!, perSequence: perSequence, T: T, Tk: Tk, offset: offset,
-                                window: window, into: sp.baseAddress! + item * T * Tk, split: items.count == B * nH)
+                                window: window, into: sp.baseAddress! + item * T * Tk, split: split)
                         }
                     }
                 }
@@ -180,11 +180,11 @@ extension Transformer {
         pattern.withUnsafeBufferPointer { pp in
             values.withUnsafeBufferPointer { vp in
                 z.withUnsafeMutableBufferPointer { zp in
-                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                    forEachHeads(B: B, T: T, Tk: Tk) { items, split in
                         for item in items {
                             headValues(
                                 item / nH, item % nH, pp.baseAddress! + item * T * Tk, vp.baseAddress!, perSequence: perSequence, T: T, Tk: Tk,
-                                offset: offset, window: window, into: zp.baseAddress!, split: items.count == B * nH)
+                                offset: offset, window: window, into: zp.baseAddress!, split: split)
                         }
                     }
                 }
@@ -207,17 +207,16 @@ extension Transformer {
             keys.withUnsafeBufferPointer { kp in
                 values.withUnsafeBufferPointer { vp in
                     z.withUnsafeMutableBufferPointer { zp in
-                        Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                        forEachHeads(B: B, T: T, Tk: Tk) { items, split in
                             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: T * Tk)
                             defer { scratch.deallocate() }
-                            let split = items.count == B * nH
                             for item in items {
                                 let b = item / nH, h = item % nH
                                 scratch.update(repeating: -.infinity, count: T * Tk)
                                 headScores(
                                     b, h, qp.baseAddress!, kp.baseAddress!, perSequence: perSequence, T: T, Tk: Tk, offset: offset, window: window,
                                     into: scratch, split: split)
-                                if let cap { for i in 0..<(T * Tk) where scratch[i].isFinite { scratch[i] = cap * tanhf(scratch[i] / cap) } }
+                                if let cap { softcap(scratch, count: T * Tk, cap) }
                                 Softmax.rows(scratch, 0..<T, cols: Tk)
                                 headValues(
                                     b, h, scratch, vp.baseAddress!, perSequence: perSequence, T: T, Tk: Tk, offset: offset, window: window,
@@ -291,9 +290,11 @@ extension Transformer {
 
     /// Soft-capping `cap·tanh(x/cap)` of every finite score (masked scores stay -inf).
     func softcap(_ scores: inout [Float], _ cap: Float) {
-        scores.withUnsafeMutableBufferPointer { p in
-            for i in p.indices where p[i].isFinite { p[i] = cap * tanhf(p[i] / cap) }
-        }
+        scores.withUnsafeMutableBufferPointer { softcap($0.baseAddress!, count: $0.count, cap) }
+    }
+
+    func softcap(_ p: UnsafeMutablePointer<Float>, count: Int, _ cap: Float) {
+        for i in 0..<count where p[i].isFinite { p[i] = cap * tanhf(p[i] / cap) }
     }
 
     /// Query rows per block in the attention products.
@@ -307,6 +308,13 @@ extension Transformer {
         let perHead = T * Tk * config.dHead
         if !BLAS.splitsProducts && min(T, Self.attentionBlock) * Tk * config.dHead >= BLAS.splitThreshold { return heads }
         return max(1, (1 << 17) / max(1, perHead))
+    }
+
+    /// Runs `body` on ranges of the `B · n_heads` heads (item = b · n_heads + h), spread over the cores as
+    /// `headsPerThread` says; `split` is true when one range holds them all (its products may be split).
+    func forEachHeads(B: Int, T: Int, Tk: Int, _ body: (_ items: Range<Int>, _ split: Bool) -> Void) {
+        let heads = B * config.nHeads
+        Parallel.ranges(heads, minimum: headsPerThread(T: T, Tk: Tk, heads: heads)) { body($0, $0.count == heads) }
     }
 
     /// The key range `k0..<k1` that some query in `rows` can see (causal, and within a sliding window).

@@ -189,7 +189,7 @@ extension Transformer {
         q.withUnsafeBufferPointer { qp in
             j.keys.withUnsafeBufferPointer { kp in
                 scores.withUnsafeMutableBufferPointer { sp in
-                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                    forEachHeads(B: B, T: T, Tk: Tk) { items, split in
                         for item in items {
                             let b = item / nH, h = item % nH
                             let P = j.lengths[b]
@@ -197,7 +197,7 @@ extension Transformer {
                             BLAS.gemm(
                                 transposeB: true, m: T, n: Tk, k: dh, alpha: c.attentionScale,
                                 a: qp.baseAddress! + b * T * qW + h * dh, lda: qW, b: kp.baseAddress! + b * Tk * kW + (h / group) * dh,
-                                ldb: kW, c: out, ldc: Tk, split: items.count == B * nH)
+                                ldb: kW, c: out, ldc: Tk, split: split)
                             for t in 0..<T {
                                 let qpos = P + t
                                 let row = out + t * Tk
@@ -224,12 +224,12 @@ extension Transformer {
         pattern.withUnsafeBufferPointer { pp in
             j.values.withUnsafeBufferPointer { vp in
                 z.withUnsafeMutableBufferPointer { zp in
-                    Parallel.ranges(B * nH, minimum: headsPerThread(T: T, Tk: Tk, heads: B * nH)) { items in
+                    forEachHeads(B: B, T: T, Tk: Tk) { items, split in
                         for item in items {
                             let b = item / nH, h = item % nH
                             BLAS.gemm(
                                 m: T, n: dh, k: Tk, a: pp.baseAddress! + (b * nH + h) * T * Tk, lda: Tk,
-                                b: vp.baseAddress! + b * Tk * kW + (h / group) * dh, ldb: kW, c: zp.baseAddress! + b * T * qW + h * dh, ldc: qW, split: items.count == B * nH)
+                                b: vp.baseAddress! + b * Tk * kW + (h / group) * dh, ldb: kW, c: zp.baseAddress! + b * T * qW + h * dh, ldc: qW, split: split)
                         }
                     }
                 }
