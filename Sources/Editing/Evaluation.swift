@@ -115,12 +115,18 @@ public enum Evaluation {
             modelSHA256: editor.modelSHA256, hyperparameters: h, requests: requests.map(\.id))
         var pr = EvaluationProgress(settings: settings)
         var saved = 0
+        var cursor: CheckpointCursor?
+        /// The first save writes the start of the run, later ones append what was done since.
         func save() throws(EditError) {
             guard let checkpoint else { return }
             var p = pr
             p.ledgerEntries = editor.ledger.entries.count
             p.earlierSeconds += Date().timeIntervalSince(start)
-            try checkpoint.save(p, ledger: editor.ledger)
+            if cursor == nil {
+                cursor = try checkpoint.start(p)
+            } else {
+                try checkpoint.append(p, ledger: editor.ledger, cursor: &cursor!)
+            }
             saved = pr.done
         }
         /// The report of what `pr` holds. Stopped early (`pr.done` short of the records), a sequential
@@ -136,13 +142,18 @@ public enum Evaluation {
             if partial && sequential { (r.counterFactAfter, r.zsreAfter) = (nil, nil) }
             return r
         }
-        if let checkpoint, let resumed = try checkpoint.load(expecting: settings) {
-            if sequential, let (l, cut) = try checkpoint.ledger(for: resumed, modelSHA256: editor.modelSHA256) {
-                try editor.restore(l, recomputePreviousKeys: cut)
+        if let checkpoint, let resumed = try checkpoint.load(expecting: settings, modelSHA256: editor.modelSHA256) {
+            if sequential, !resumed.entries.isEmpty {
+                let l = Ledger(
+                    modelSHA256: editor.modelSHA256, modelFile: editor.ledger.modelFile, entries: resumed.entries,
+                    alphaEditPreviousKeys: resumed.previousKeys ?? [:])
+                try editor.restore(l, recomputePreviousKeys: resumed.previousKeys == nil)
             }
-            pr = resumed
+            pr = resumed.progress
             saved = pr.done
-            log?("resuming from \(checkpoint.progressPath): \(pr.done) of \(requests.count) records done, \(pr.ledgerEntries) edits replayed")
+            // The earlier seconds are counted from this run's start on: the saved total already holds them.
+            cursor = CheckpointCursor(saved: pr, parts: resumed.parts)
+            log?("resuming from \(checkpoint.directory): \(pr.done) of \(requests.count) records done in \(resumed.parts) parts, \(pr.ledgerEntries) edits replayed")
         } else {
             log?("scoring \(requests.count) records before editing")
             (pr.cfBefore, pr.zBefore) = try scores(base, requests)

@@ -112,32 +112,43 @@ public struct Ledger: Sendable, Equatable {
                     "format": .string(Self.format), "format_version": .int(1), "model_sha256": .string(modelSHA256),
                     "model_file": .string(modelFile), "edit_count": .int(Int64(entries.count)), "created_by": .string("locus Editing"),
                 ])
-                try f.createGroup("edits")
-                for (i, e) in entries.enumerated() {
-                    let g = String(format: "edits/%06d", i)
-                    try f.createGroup(g)
-                    for d in e.deltas {
-                        try f.write(Tensor(shape: [d.inputs, d.rank], data: d.left), at: "\(g)/layer_\(d.layer)/left")
-                        try f.write(Tensor(shape: [d.outputs, d.rank], data: d.right), at: "\(g)/layer_\(d.layer)/right")
-                    }
-                    try f.setAttributes(
-                        [
-                            "method": .string(e.method.rawValue), "requests": .string(Self.json(e.requests)),
-                            "hyperparameters": .string(Self.json(e.hyperparameters)),
-                            "context_templates": .string(Self.json(e.contextTemplates)), "report": .string(e.report),
-                            "checksums": .string(Self.json(Dictionary(uniqueKeysWithValues: e.checksums.map { (String($0.key), $0.value) }))),
-                            "layers": .string(e.deltas.map { String($0.layer) }.joined(separator: ",")), "time": .string(e.time),
-                        ], on: g)
-                }
-                for (l, x) in alphaEditPreviousKeys.sorted(by: { $0.key < $1.key }) {
-                    let n = Int(Double(x.count).squareRoot())
-                    try f.write(Tensor(shape: [n, n], data: x), at: "alphaedit/previous_keys/layer_\(l)")
-                }
+                try Self.write(entries[...], numberedFrom: 0, to: f)
+                try Self.write(previousKeys: alphaEditPreviousKeys, to: f)
             }
         } catch let e as EditError {
             throw e
         } catch {
             throw .storage(file: path, reason: "\(error)")
+        }
+    }
+
+    /// Writes `entries` as `edits/NNNNNN` groups numbered from `first` (a ledger file holds them all;
+    /// an evaluation checkpoint's part holds those made since the part before).
+    static func write(_ entries: ArraySlice<LedgerEntry>, numberedFrom first: Int, to f: H5File) throws {
+        if !f.exists("edits") { try f.createGroup("edits") }
+        for (k, e) in entries.enumerated() {
+            let g = String(format: "edits/%06d", first + k)
+            try f.createGroup(g)
+            for d in e.deltas {
+                try f.write(Tensor(shape: [d.inputs, d.rank], data: d.left), at: "\(g)/layer_\(d.layer)/left")
+                try f.write(Tensor(shape: [d.outputs, d.rank], data: d.right), at: "\(g)/layer_\(d.layer)/right")
+            }
+            try f.setAttributes(
+                [
+                    "method": .string(e.method.rawValue), "requests": .string(json(e.requests)),
+                    "hyperparameters": .string(json(e.hyperparameters)),
+                    "context_templates": .string(json(e.contextTemplates)), "report": .string(e.report),
+                    "checksums": .string(json(Dictionary(uniqueKeysWithValues: e.checksums.map { (String($0.key), $0.value) }))),
+                    "layers": .string(e.deltas.map { String($0.layer) }.joined(separator: ",")), "time": .string(e.time),
+                ], on: g)
+        }
+    }
+
+    /// AlphaEdit's `C_prev` per layer as `alphaedit/previous_keys/layer_L` `[d_mlp, d_mlp]`.
+    static func write(previousKeys: [Int: [Float]], to f: H5File) throws {
+        for (l, x) in previousKeys.sorted(by: { $0.key < $1.key }) {
+            let n = Int(Double(x.count).squareRoot())
+            try f.write(Tensor(shape: [n, n], data: x), at: "alphaedit/previous_keys/layer_\(l)")
         }
     }
 
@@ -154,47 +165,63 @@ public struct Ledger: Sendable, Equatable {
                 throw mismatch("model_sha256", modelSHA256, root["model_sha256"]?.description ?? "none")
             }
             var ledger = Ledger(modelSHA256: modelSHA256, modelFile: root["model_file"]?.description ?? "")
-            let names = f.exists("edits") ? try f.children(of: "edits").sorted() : []
-            let dec = JSONDecoder()
-            for name in names {
-                let g = "edits/\(name)"
-                let a = try f.attributes(of: g)
-                func text(_ k: String) throws(EditError) -> String {
-                    guard case .string(let s)? = a[k] else { throw mismatch("\(g).\(k)", "a string attribute", "none") }
-                    return s
-                }
-                guard let method = EditMethod(rawValue: try text("method")) else { throw mismatch("\(g).method", "rome, memit or alphaedit", try text("method")) }
-                let requests = try dec.decode([EditRequest].self, from: Data(try text("requests").utf8))
-                let h = try dec.decode(EditHyperparameters.self, from: Data(try text("hyperparameters").utf8))
-                let templates = try dec.decode([String].self, from: Data(try text("context_templates").utf8))
-                let sums = try dec.decode([String: String].self, from: Data(try text("checksums").utf8))
-                var deltas: [WeightDelta] = []
-                for layerText in try text("layers").split(separator: ",") {
-                    guard let l = Int(layerText) else { throw mismatch("\(g).layers", "layer numbers", try text("layers")) }
-                    let left = try f.readTensor("\(g)/layer_\(l)/left"), right = try f.readTensor("\(g)/layer_\(l)/right")
-                    guard left.rank == 2, right.rank == 2, left.shape[1] == right.shape[1], left.shape[1] > 0 else {
-                        throw mismatch("\(g)/layer_\(l)", "left [d_mlp, r] and right [d_model, r]", "\(left.shape) and \(right.shape)")
-                    }
-                    deltas.append(WeightDelta(layer: l, rank: left.shape[1], left: left.data, right: right.data))
-                }
-                ledger.entries.append(
-                    LedgerEntry(
-                        method: method, requests: requests, hyperparameters: h, contextTemplates: templates, deltas: deltas,
-                        report: try text("report"), checksums: Dictionary(uniqueKeysWithValues: sums.compactMap { k, v in Int(k).map { ($0, v) } }),
-                        time: try text("time")))
-            }
-            if f.exists("alphaedit/previous_keys") {
-                for name in try f.children(of: "alphaedit/previous_keys") {
-                    guard let l = Int(name.replacingOccurrences(of: "layer_", with: "")) else { continue }
-                    ledger.alphaEditPreviousKeys[l] = try f.readTensor("alphaedit/previous_keys/\(name)").data
-                }
-            }
+            ledger.entries = try entries(in: f, file: path)
+            ledger.alphaEditPreviousKeys = try previousKeys(in: f)
             return ledger
         } catch let e as EditError {
             throw e
         } catch {
             throw .storage(file: path, reason: "\(error)")
         }
+    }
+
+    /// The `edits/NNNNNN` groups of `f`, in order (`file` names it in errors).
+    static func entries(in f: H5File, file: String) throws -> [LedgerEntry] {
+        func mismatch(_ field: String, _ expected: String, _ found: String) -> EditError {
+            .ledgerMismatch(file: file, field: field, expected: expected, found: found)
+        }
+        let names = f.exists("edits") ? try f.children(of: "edits").sorted() : []
+        let dec = JSONDecoder()
+        var out: [LedgerEntry] = []
+        for name in names {
+            let g = "edits/\(name)"
+            let a = try f.attributes(of: g)
+            func text(_ k: String) throws(EditError) -> String {
+                guard case .string(let s)? = a[k] else { throw mismatch("\(g).\(k)", "a string attribute", "none") }
+                return s
+            }
+            guard let method = EditMethod(rawValue: try text("method")) else { throw mismatch("\(g).method", "rome, memit or alphaedit", try text("method")) }
+            let requests = try dec.decode([EditRequest].self, from: Data(try text("requests").utf8))
+            let h = try dec.decode(EditHyperparameters.self, from: Data(try text("hyperparameters").utf8))
+            let templates = try dec.decode([String].self, from: Data(try text("context_templates").utf8))
+            let sums = try dec.decode([String: String].self, from: Data(try text("checksums").utf8))
+            var deltas: [WeightDelta] = []
+            for layerText in try text("layers").split(separator: ",") {
+                guard let l = Int(layerText) else { throw mismatch("\(g).layers", "layer numbers", try text("layers")) }
+                let left = try f.readTensor("\(g)/layer_\(l)/left"), right = try f.readTensor("\(g)/layer_\(l)/right")
+                guard left.rank == 2, right.rank == 2, left.shape[1] == right.shape[1], left.shape[1] > 0 else {
+                    throw mismatch("\(g)/layer_\(l)", "left [d_mlp, r] and right [d_model, r]", "\(left.shape) and \(right.shape)")
+                }
+                deltas.append(WeightDelta(layer: l, rank: left.shape[1], left: left.data, right: right.data))
+            }
+            out.append(
+                LedgerEntry(
+                    method: method, requests: requests, hyperparameters: h, contextTemplates: templates, deltas: deltas,
+                    report: try text("report"), checksums: Dictionary(uniqueKeysWithValues: sums.compactMap { k, v in Int(k).map { ($0, v) } }),
+                    time: try text("time")))
+        }
+        return out
+    }
+
+    /// AlphaEdit's `C_prev` per layer stored in `f` (empty when there is none).
+    static func previousKeys(in f: H5File) throws -> [Int: [Float]] {
+        guard f.exists("alphaedit/previous_keys") else { return [:] }
+        var out: [Int: [Float]] = [:]
+        for name in try f.children(of: "alphaedit/previous_keys") {
+            guard let l = Int(name.replacingOccurrences(of: "layer_", with: "")) else { continue }
+            out[l] = try f.readTensor("alphaedit/previous_keys/\(name)").data
+        }
+        return out
     }
 }
 

@@ -27,7 +27,7 @@ struct Eval: ParsableCommand {
     @Option(help: "A dataset file in the ROME or EasyEdit format (default: the shipped one).") var data: String?
     @Option(
         help: ArgumentHelp(
-            "Keep the run's progress in this folder (ledger.h5, progress.h5) and continue from it when it holds a run with the same settings.",
+            "Keep the run's progress in this folder (start.h5, then one part-NNNNNN.h5 per save, appended) and continue from it when it holds a run with the same settings.",
             valueName: "folder"))
     var resume: String?
     @Option(help: "With --resume: save at least every N edits.") var saveEvery = 25

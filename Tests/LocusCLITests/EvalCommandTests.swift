@@ -123,25 +123,27 @@ final class EvalCommandTests: XCTestCase {
             XCTAssertNotEqual(whole.counterFactAfter, whole.counterFactBefore)
             XCTAssertThrowsError(try eval(mode + slice + ["--canary-tokens", "150"], hparams: hparams)) { error in
                 guard case .checkpointMismatch(let file, let field, _, _)? = error as? EditError else { return XCTFail("\(error)") }
-                XCTAssertEqual(file, dir + "/progress.h5")
+                XCTAssertEqual(file, dir + "/start.h5")
                 XCTAssertEqual(field, "settings.canary")
             }
         }
     }
 
-    /// Stopped after the ledger was saved but before the progress was: the resumed run drops the
-    /// extra ledger entry (and rebuilds AlphaEdit's C_prev without it) and again equals a whole run.
-    func testResumeDropsLedgerEntriesTheProgressDoesNotCover() throws {
+    /// Stopped after AlphaEdit's C_prev for a part was saved but before the part itself: the resumed
+    /// run drops that state, rebuilds C_prev from the edits of the parts that landed, and again
+    /// equals a whole run.
+    func testResumeAfterAPartThatDidNotLandRebuildsAlphaEditsState() throws {
         let hparams = try writeHyperparameters(lambda: 100)
         let mode = ["--sequential", "--checkpoint-every", "2"]
         let whole = try JSONDecoder().decode(EvaluationReport.self, from: eval(mode, hparams: hparams, method: "alphaedit"))
         let dir = folder + "/resume-cut"
         let slice = ["--resume", dir, "--save-every", "1"]
         _ = try eval(mode + slice + ["--stop-after", "2"], hparams: hparams, method: "alphaedit")
-        let progressAfterOne = try Data(contentsOf: URL(fileURLWithPath: dir + "/progress.h5"))
         _ = try eval(mode + slice, hparams: hparams, method: "alphaedit")
-        XCTAssertEqual(try H5File.open(dir + "/ledger.h5").attributes()["edit_count"], .int(2))
-        try progressAfterOne.write(to: URL(fileURLWithPath: dir + "/progress.h5"))
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertEqual(names, ["alphaedit-000002.h5", "part-000001.h5", "part-000002.h5", "start.h5"])
+        XCTAssertEqual(try H5File.open(dir + "/part-000002.h5").attributes()["kind"], .string("part"))
+        try FileManager.default.removeItem(atPath: dir + "/part-000002.h5")
         let resumed = try JSONDecoder().decode(EvaluationReport.self, from: eval(mode + slice, hparams: hparams, method: "alphaedit"))
         XCTAssertEqual(resumed.counterFactAfter, whole.counterFactAfter)
         XCTAssertEqual(resumed.perplexityAfter, whole.perplexityAfter)
