@@ -29,6 +29,10 @@ public struct DeltaObjective: Sendable {
     public private(set) var frozen: FrozenPrefix?
     /// `v₀` per group, read from the freezing call.
     var frozenInitial: [[Float]]?
+    /// When the edited block normalises its MLP output after `W_out` (Gemma 2/3), `δ` is added to
+    /// `W_out`'s output `m` before that norm `N` (as EasyEdit edits the output of the MLP module), so
+    /// the residual stream gains `N(m + δ) − N(m)`: `m` and `N(m)` at each prompt's subject token.
+    var preNorm: (output: [Float], normalized: [Float])?
 
     /// The prompts of a single-request objective.
     public var prompts: RewritePrompts { groups[0] }
@@ -71,15 +75,26 @@ public struct DeltaObjective: Sendable {
         let L = site.layer!
         guard site.site == .mlpOut || site.site == .residPost, L + 1 < transformer.config.nLayers else { return }
         let all = sequences.map(\.prompt)
+        let postNorm = site.site == .mlpOut && transformer.hasPostMLPNorm(layer: L)
+        let key = HookID(.mlpPost, layer: L)
         do {
             let (f, cache) = try transformer.freezePrefix(
-                all.map(\.tokens), prefixLengths: all.map(\.subjectLast), firstLayer: L + 1, hooks: Hooks(capture: [site]))
+                all.map(\.tokens), prefixLengths: all.map(\.subjectLast), firstLayer: L + 1, hooks: Hooks(capture: postNorm ? [key] : [site]))
             let d = transformer.config.dModel
-            let v = cache[site]!.data
-            let T = cache[site]!.shape[1]
+            let value: [Float], width: Int
+            if postNorm {
+                // m = W_out·k at each prompt's subject token, before the norm.
+                let k = cache[key]!, F = transformer.config.dMLP, T = k.shape[1]
+                let keys = all.enumerated().flatMap { b, p in k.data[((b * T + p.subjectLast) * F)..<((b * T + p.subjectLast + 1) * F)] }
+                let m = transformer.mlpOutput(layer: L, keys: keys, rows: all.count)
+                preNorm = (m, transformer.postMLPNorm(layer: L, m, rows: all.count))
+                (value, width) = (m, 1)
+            } else {
+                (value, width) = (cache[site]!.data, cache[site]!.shape[1])
+            }
             frozenInitial = firstSequence.map { b in
-                let o = (b * T + all[b].subjectLast) * d
-                return Array(v[o..<(o + d)])
+                let o = (b * width + (postNorm ? 0 : all[b].subjectLast)) * d
+                return Array(value[o..<(o + d)])
             }
             frozen = f
         } catch {
@@ -95,6 +110,11 @@ public struct DeltaObjective: Sendable {
             let rows = kept.flatMap { g in first[g]..<(first[g] + groups[g].all.count) }
             o.frozen = frozen.selecting(rows)
             o.frozenInitial = kept.map { frozenInitial[$0] }
+            if let preNorm {
+                let d = transformer.config.dModel
+                func pick(_ x: [Float]) -> [Float] { rows.flatMap { x[($0 * d)..<(($0 + 1) * d)] } }
+                o.preNorm = (pick(preNorm.output), pick(preNorm.normalized))
+            }
         }
         return o
     }
@@ -138,22 +158,36 @@ public struct DeltaObjective: Sendable {
         /// Row of (prompt b, position t) in the call's tensors.
         let rowOf: (Int, Int) -> Int
         let initial: [[Float]]
+        /// With a post-MLP norm: `m + δ` per prompt, where the norm's gradient is taken.
+        var shifted: [Float] = []
         if let frozen, let frozenInitial {
-            // δ joins the residual stream entering block L+1 at each prompt's first recomputed position.
+            // δ joins the residual stream entering block L+1 at each prompt's first recomputed position
+            // (through the post-MLP norm when there is one: N(m + δ) − N(m)).
             let entry = HookID(.residPre, layer: site.layer! + 1)
             let Ts = frozen.suffixWidth
+            var change = (0..<owner.count).flatMap { deltas[owner[$0]] }
+            if let preNorm {
+                shifted = zip(preNorm.output, change).map { $0 + $1 }
+                let n = transformer.postMLPNorm(layer: site.layer!, shifted, rows: owner.count)
+                change = zip(n, preNorm.normalized).map { $0 - $1 }
+            }
+            let added = change
             var hooks = Hooks(capture: [HookID(.lnFinalNormalized)])
             hooks.edit(entry) { t, _ in
                 for b in 0..<owner.count {
                     let o = b * Ts * d
-                    let delta = deltas[owner[b]]
-                    for j in 0..<d { t.data[o + j] += delta[j] }
+                    for j in 0..<d { t.data[o + j] += added[b * d + j] }
                 }
             }
             r = transformer.forward(resuming: frozen, hooks: hooks, recordTape: wantGradient)
             rowOf = { b, t in b * Ts + t - lookups[b] }
             initial = frozenInitial
         } else {
+            if site.site == .mlpOut, let L = site.layer, transformer.hasPostMLPNorm(layer: L) {
+                throw .unsupported(
+                    what: "v* at blocks.\(L).hook_mlp_out of \(c.architecture.rawValue)",
+                    reason: "δ is added to W_out's output before the post-MLP norm, which needs the frozen prefix (freeze() first, and a block after L)")
+            }
             var hooks = Hooks(capture: [HookID(.lnFinalNormalized), site])
             hooks.edit(site) { t, ctx in
                 let T = t.shape[1]
@@ -263,9 +297,10 @@ public struct DeltaObjective: Sendable {
             let wanted = skipBlock ? HookID(.residPre, layer: L + 1) : site
             let gr = transformer.backward(r.tape!, logitsGradient: dLogits, hooks: [wanted], downTo: skipBlock ? L + 1 : L)
             let gs = gr.hooks[wanted]!
-            for (b, pos) in lookups.enumerated() {
-                let o = rowOf(b, pos) * d
-                for j in 0..<d { out[owner[b]].gradient[j] += gs.data[o + j] }
+            var each = lookups.enumerated().flatMap { b, pos in gs.data[(rowOf(b, pos) * d)..<((rowOf(b, pos) + 1) * d)] }
+            if preNorm != nil { each = transformer.postMLPNormBackward(layer: L, x: shifted, dy: each, rows: owner.count) }
+            for b in owner.indices {
+                for j in 0..<d { out[owner[b]].gradient[j] += each[b * d + j] }
             }
         }
         let seconds = (t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), Date().timeIntervalSince(t2))

@@ -155,7 +155,7 @@ public enum MEMIT {
         for l in layers where l < 0 || l >= c.nLayers { throw .layerOutOfRange(what: "MEMIT layers", layer: l, layers: c.nLayers) }
         for l in layers where transformer.weights.blocks[l].postMLPNorm != nil {
             throw .unsupported(
-                what: "MEMIT on \(c.architecture.rawValue)", reason: "the MLP output is normalised after W_out (post_ffw_norm), so it is not k·W_out")
+                what: "MEMIT on \(c.architecture.rawValue)", reason: "the MLP output is normalised after W_out (post_ffw_norm), so the residual MEMIT spreads over its layers is not a sum of k·W_out (ROME edits these models)")
         }
         let zLayer = layers.last!
         let t0 = Date()

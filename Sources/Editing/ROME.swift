@@ -98,10 +98,12 @@ public enum ROME {
         guard layer >= 0 && layer < transformer.config.nLayers else {
             throw .layerOutOfRange(what: "ROME layer", layer: layer, layers: transformer.config.nLayers)
         }
-        guard transformer.weights.blocks[layer].postMLPNorm == nil else {
+        // With a norm after W_out (Gemma 2/3), v* is W_out's output before it, reached through block
+        // L+1's residual input; the last block has no block after it to resume from.
+        guard !transformer.hasPostMLPNorm(layer: layer) || layer + 1 < transformer.config.nLayers else {
             throw .unsupported(
-                what: "ROME on \(transformer.config.architecture.rawValue)",
-                reason: "the MLP output is normalised after W_out (post_ffw_norm), so a value written at hook_mlp_out is not k·W_out")
+                what: "ROME at the last layer of \(transformer.config.architecture.rawValue)",
+                reason: "its MLP output is normalised after W_out (post_ffw_norm); edit a layer below \(layer)")
         }
         if h.mom2Adjustment && covariance == nil {
             throw .statisticsMismatch(file: "statistics", field: "layer \(layer)", expected: "C for the edited layer (mom2_adjustment is on)", found: "none")

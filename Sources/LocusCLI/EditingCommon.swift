@@ -31,12 +31,6 @@ struct EditingOptions: ParsableArguments {
         if let hparams { return try HyperparameterFile.load(hparams) }
         let names = [(model.path as NSString).lastPathComponent, model.gguf?.metadata["general.name"]?.string ?? ""]
         if (try? HyperparameterFile.shipped(forModel: names)) != nil { return nil }
-        // Say so before tracing: the editors refuse models whose MLP output is normalised after W_out.
-        guard !model.config.postNorms else {
-            throw EditError.unsupported(
-                what: "editing \(model.config.architecture.rawValue)",
-                reason: "the MLP output is normalised after W_out (post_ffw_norm), so a value written at hook_mlp_out is not k·W_out")
-        }
         let sha = try FileHash.sha256(path: model.path)
         let path = ModelCache().root + "/hparams/\(sha).json"
         if FileManager.default.fileExists(atPath: path) {

@@ -219,7 +219,7 @@ extension Transformer {
     }
 
     /// Accumulates the norm's input gradient into `dx` (+=), and the weight's into `dWeight` when given.
-    private func normBackward(
+    func normBackward(
         _ n: NormWeights, kind: NormKind, x: [Float], stats: NormStats, dy: [Float], dx: inout [Float], rows: Int, d: Int,
         dWeight: UnsafeMutablePointer<[Float]?>?, dBias: UnsafeMutablePointer<[Float]?>?
     ) {
