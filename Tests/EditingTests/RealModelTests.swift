@@ -69,4 +69,37 @@ final class RealModelTests: XCTestCase {
                 model.transformer.weights.blocks[5].wOut.weight.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
             })
     }
+
+    /// ROME on the real Gemma 3 270M, whose MLP output is normalised after W_out: v* is W_out's
+    /// output before that norm, and the edit makes the new target the answer (layer 5, SmolLM2's other
+    /// values, statistics from 4,096 WikiText tokens to stay quick).
+    func testROMEOnGemma3EditsThroughThePostMLPNorm() throws {
+        let path = try TestModels.path(.gemma3)
+        let model = try LanguageModel(path: path)
+        let dir = try Fixtures.temporaryDirectory(self)
+        var file = try HyperparameterFile.shipped(forModel: ["SmolLM2-135M-Instruct.Q4_1.gguf"]).file
+        file.rome!.layers = [5]
+        file.rome!.mom2Tokens = 4096
+        let e = try Editor(
+            model: model, ledgerPath: dir + "/gemma3.edits.h5", hyperparameters: file,
+            guards: EditGuards(maxRelativeNorm: 1, maxPerplexityRatio: 1.1), statisticsDirectory: dir + "/stats")
+        e.canary = try CorpusTokens.wikiText(tokenizer: model.tokenizer, tokens: 512, maxSequenceLength: 128).sequences
+        let requests = try RequestFile.parse(
+            """
+            subject: Eiffel Tower
+            prompt: The Eiffel Tower is located in the city of
+            target_new: Rome
+            target_true: Paris
+            """, file: "eiffel.yaml")
+        let outcome = try e.apply(requests, method: .rome, counterFact: true)
+        XCTAssertTrue(outcome.applied, "\(outcome.failures)")
+        XCTAssertLessThan(outcome.newProbabilityBefore[0], outcome.trueProbabilityBefore[0]!)
+        XCTAssertGreaterThan(outcome.newProbabilityAfter[0], 0.5)
+        XCTAssertEqual(try XCTUnwrap(outcome.counterFactAfter)[0].efficacySuccess, 1)
+        let ids = try model.encode("The Eiffel Tower is located in the city of")
+        let b = try e.transformer.forward([ids], logits: .last).logits.data
+        XCTAssertEqual(model.tokenizer.decode([b.indices.max { b[$0] < b[$1] }!]), " Rome")
+        try e.revert()
+        XCTAssertEqual(e.transformer.weights.blocks[5].wOut, model.transformer.weights.blocks[5].wOut, "revert gives the file's weights back")
+    }
 }
