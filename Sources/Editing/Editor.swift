@@ -232,6 +232,8 @@ public final class Editor: @unchecked Sendable {
     public func propose(_ requests: [EditRequest], method: EditMethod, log: ((String) -> Void)? = nil) throws(EditError) -> EditProposal {
         let start = Date()
         let h = try hyperparameters(method)
+        // Refused before any statistics or templates are made.
+        if method == .rome { try ROME.checkApplicable(transformer, layer: h.layers[0]) } else { try MEMIT.checkApplicable(transformer, layers: h.layers) }
         let enc = try requireEncoder()
         let templates = try contextTemplates(method, h)
         let stats = method != .rome ? try statistics(layers: h.layers, tokens: h.mom2Tokens) : [:]

@@ -143,6 +143,18 @@ public enum MEMIT {
         return b
     }
 
+    /// Refuses layers the model lacks and models whose MLP output is normalised after `W_out`
+    /// (before any statistics are made for them).
+    public static func checkApplicable(_ transformer: Transformer, layers: [Int]) throws(EditError) {
+        let c = transformer.config
+        for l in layers where l < 0 || l >= c.nLayers { throw .layerOutOfRange(what: "MEMIT layers", layer: l, layers: c.nLayers) }
+        for l in layers where transformer.hasPostMLPNorm(layer: l) {
+            throw .unsupported(
+                what: "editing \(c.architecture.rawValue) with MEMIT or AlphaEdit",
+                reason: "the MLP output is normalised after W_out (post_ffw_norm), so the residual they spread over layers is not a sum of k·W_out (ROME edits these models: --method rome)")
+        }
+    }
+
     /// Computes the MEMIT deltas for a batch (the model is not changed). `targets`, when given, are
     /// the `z` optimisations of `prompts` on this same `transformer` (from an earlier call).
     public static func compute(
@@ -152,11 +164,7 @@ public enum MEMIT {
     ) throws(EditError) -> MemitResult {
         let layers = h.layers.sorted()
         let c = transformer.config
-        for l in layers where l < 0 || l >= c.nLayers { throw .layerOutOfRange(what: "MEMIT layers", layer: l, layers: c.nLayers) }
-        for l in layers where transformer.weights.blocks[l].postMLPNorm != nil {
-            throw .unsupported(
-                what: "MEMIT on \(c.architecture.rawValue)", reason: "the MLP output is normalised after W_out (post_ffw_norm), so the residual MEMIT spreads over its layers is not a sum of k·W_out (ROME edits these models)")
-        }
+        try checkApplicable(transformer, layers: layers)
         let zLayer = layers.last!
         let t0 = Date()
         // The z do not depend on λ or on the layer updates: a sweep over λ can pass them in.

@@ -90,21 +90,25 @@ public enum ROME {
         return (delta, denominator, relative)
     }
 
-    /// Computes the ROME update for one request (the model is not changed).
-    public static func compute(
-        _ transformer: Transformer, prompts: RewritePrompts, hyperparameters h: EditHyperparameters, covariance: CovarianceFactor?
-    ) throws(EditError) -> RomeResult {
-        let layer = h.layers[0]
+    /// Refuses a layer the model lacks, and the last layer of a model whose MLP output is normalised
+    /// after `W_out` (v* is `W_out`'s output before that norm, reached through the next block's input).
+    public static func checkApplicable(_ transformer: Transformer, layer: Int) throws(EditError) {
         guard layer >= 0 && layer < transformer.config.nLayers else {
             throw .layerOutOfRange(what: "ROME layer", layer: layer, layers: transformer.config.nLayers)
         }
-        // With a norm after W_out (Gemma 2/3), v* is W_out's output before it, reached through block
-        // L+1's residual input; the last block has no block after it to resume from.
         guard !transformer.hasPostMLPNorm(layer: layer) || layer + 1 < transformer.config.nLayers else {
             throw .unsupported(
                 what: "ROME at the last layer of \(transformer.config.architecture.rawValue)",
                 reason: "its MLP output is normalised after W_out (post_ffw_norm); edit a layer below \(layer)")
         }
+    }
+
+    /// Computes the ROME update for one request (the model is not changed).
+    public static func compute(
+        _ transformer: Transformer, prompts: RewritePrompts, hyperparameters h: EditHyperparameters, covariance: CovarianceFactor?
+    ) throws(EditError) -> RomeResult {
+        let layer = h.layers[0]
+        try checkApplicable(transformer, layer: layer)
         if h.mom2Adjustment && covariance == nil {
             throw .statisticsMismatch(file: "statistics", field: "layer \(layer)", expected: "C for the edited layer (mom2_adjustment is on)", found: "none")
         }

@@ -54,6 +54,8 @@ public enum BLAS {
         x: UnsafePointer<Float>, beta: Float = 0, y: UnsafeMutablePointer<Float>
     ) {
         guard rows > 0, cols > 0 else { return }
+        let started = meter != nil ? DispatchTime.now().uptimeNanoseconds : 0
+        defer { meter?.recordVector(bytes: 4 * rows * cols, since: started) }
         let outputs = transpose ? cols : rows
         let parts = partsFor(work: rows * cols * 8, along: outputs)
         if parts > 1 {
@@ -172,6 +174,8 @@ public final class GEMMMeter: @unchecked Sendable {
     }
     private let lock = NSLock()
     private var tallies = [Tally(), Tally()]
+    private var vectorTally = Tally()
+    private var vectorBytes = 0
 
     public init() {}
 
@@ -184,8 +188,22 @@ public final class GEMMMeter: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// A matrix–vector product (`gemv`, or a row of weights kept in their file's type) that read `bytes` of weights.
+    public func recordVector(bytes: Int, since start: UInt64) {
+        let s = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        lock.lock()
+        vectorTally.calls += 1
+        vectorTally.flops += bytes / 2
+        vectorTally.seconds += s
+        vectorBytes += bytes
+        lock.unlock()
+    }
+
+    /// Matrix–vector products (flops counted as 2 per Float32 weight read) and the bytes of weights they read.
+    public var vector: (tally: Tally, bytes: Int) { lock.lock(); defer { lock.unlock() }; return (vectorTally, vectorBytes) }
+
     /// Products run in one call, and products split across threads.
     public var serial: Tally { lock.lock(); defer { lock.unlock() }; return tallies[0] }
     public var split: Tally { lock.lock(); defer { lock.unlock() }; return tallies[1] }
-    public func reset() { lock.lock(); tallies = [Tally(), Tally()]; lock.unlock() }
+    public func reset() { lock.lock(); tallies = [Tally(), Tally()]; vectorTally = Tally(); vectorBytes = 0; lock.unlock() }
 }

@@ -45,6 +45,9 @@ struct BenchForward: ParsableCommand {
         let decodeMiBPerToken: Double
         let decodeGBs: Double
         let decodeShareOfRead: Double
+        /// Share of decoding time spent inside the matrix–vector products (the rest: norms, attention,
+        /// rotary, dispatch between them).
+        let decodeShareInProducts: Double
         let peakResidentMiB: Double
         let weightsMiB: Double
         /// Weights kept in the file's type (read in place) or converted to Float32.
@@ -76,12 +79,18 @@ struct BenchForward: ParsableCommand {
             if !options.json { log("pp\(n): \(pp["pp\(n)"]!) tok/s; \(products["pp\(n)"]!.text)") }
         }
         var rates: [Double] = []
+        var inProducts: [Double] = []
         for _ in 0..<repetitions {
             let cache = KVCache(config: tf.config)
             _ = try tf.forward([tokens(1)], logits: .last, kvCache: cache)
+            let meter = GEMMMeter()
+            BLAS.meter = meter
             let s = Date()
             for _ in 0..<decode { _ = try tf.forward([tokens(1)], logits: .last, kvCache: cache) }
-            rates.append(Double(decode) / Date().timeIntervalSince(s))
+            let seconds = Date().timeIntervalSince(s)
+            BLAS.meter = nil
+            rates.append(Double(decode) / seconds)
+            inProducts.append(meter.vector.tally.seconds / seconds)
         }
         let tg = (median(rates) * 10).rounded() / 10
         let bytes = Double(tf.weights.matrixBytesPerToken)
@@ -91,6 +100,7 @@ struct BenchForward: ParsableCommand {
             loadSeconds: (load * 100).rounded() / 100, prefillTokensPerSecond: pp, decodeTokensPerSecond: tg,
             ceiling: ceiling, prefillProducts: products, decodeMiBPerToken: (bytes / 1_048_576 * 10).rounded() / 10,
             decodeGBs: (gbs * 10).rounded() / 10, decodeShareOfRead: (gbs / ceiling.readGBs * 1000).rounded() / 1000,
+            decodeShareInProducts: (median(inProducts) * 1000).rounded() / 1000,
             peakResidentMiB: (peakResidentMiB() * 10).rounded() / 10,
             weightsMiB: (Double(tf.weights.parameterCount) * 4 / 1_048_576 * 10).rounded() / 10,
             weightsKept: tf.weights.blocks[0].wOut.isStored ? "file type" : "float32")
@@ -98,7 +108,9 @@ struct BenchForward: ParsableCommand {
         print("model \(r.model), \(r.threads) threads, OpenBLAS core \(r.blasCore), load \(r.loadSeconds) s")
         print("ceilings of this run: sgemm \(ceiling.sgemmGFLOPs) GFLOP/s on \(BLAS.threads) threads, memory read \(ceiling.readGBs) GB/s")
         for k in pp.keys.sorted(by: { Int($0.dropFirst(2))! < Int($1.dropFirst(2))! }) { print("prefill \(k): \(pp[k]!) tok/s; \(products[k]!.text)") }
-        print(String(format: "decode tg%d: %.1f tok/s; %.1f MiB of weights per token: %.1f GB/s, %.0f %% of memory read", decode, tg, r.decodeMiBPerToken, r.decodeGBs, r.decodeShareOfRead * 100))
+        print(String(
+            format: "decode tg%d: %.1f tok/s; %.1f MiB of weights per token: %.1f GB/s, %.0f %% of memory read; %.0f %% of the time in the matrix–vector products",
+            decode, tg, r.decodeMiBPerToken, r.decodeGBs, r.decodeShareOfRead * 100, r.decodeShareInProducts * 100))
         print("peak resident \(r.peakResidentMiB) MiB (weights \(r.weightsMiB) MiB in Float32; kept as \(r.weightsKept))")
     }
 }

@@ -38,6 +38,26 @@ struct BenchBLAS: ParsableCommand {
             rows.append(Row(name: "gemv [in=\(inputs),out=\(outputs)] stored [in,out]", gflops: flops / t1 / 1e9, gigabytesPerSecond: bytes / t1 / 1e9))
             rows.append(Row(name: "gemv [in=\(inputs),out=\(outputs)] stored [out,in]", gflops: flops / t2 / 1e9, gigabytesPerSecond: bytes / t2 / 1e9))
         }
+        // The same products streamed from memory, as in decoding: 64 different matrices in turn (far beyond the caches).
+        for (inputs, outputs) in [(576, 1536), (1536, 576)] {
+            let copies = 64, size = inputs * outputs
+            let w = [Float](repeating: 0.01, count: copies * size)
+            let x = [Float](repeating: 1, count: inputs)
+            var y = [Float](repeating: 0, count: outputs)
+            let t1 = time(4) {
+                w.withUnsafeBufferPointer { wp in
+                    for c in 0..<copies { BLAS.gemv(transpose: true, rows: inputs, cols: outputs, a: wp.baseAddress! + c * size, lda: outputs, x: x, y: &y) }
+                }
+            } / Double(copies)
+            let t2 = time(4) {
+                w.withUnsafeBufferPointer { wp in
+                    for c in 0..<copies { BLAS.gemv(transpose: false, rows: outputs, cols: inputs, a: wp.baseAddress! + c * size, lda: inputs, x: x, y: &y) }
+                }
+            } / Double(copies)
+            let flops = 2.0 * Double(size), bytes = 4.0 * Double(size)
+            rows.append(Row(name: "gemv [in=\(inputs),out=\(outputs)] stored [in,out], from memory", gflops: flops / t1 / 1e9, gigabytesPerSecond: bytes / t1 / 1e9))
+            rows.append(Row(name: "gemv [in=\(inputs),out=\(outputs)] stored [out,in], from memory", gflops: flops / t2 / 1e9, gigabytesPerSecond: bytes / t2 / 1e9))
+        }
         for (m, k, n) in [(128, 576, 1536), (128, 1536, 576), (16, 576, 1536), (512, 576, 1536), (128, 64, 128)] {
             let a = [Float](repeating: 0.5, count: m * k)
             let b = [Float](repeating: 0.5, count: k * n)

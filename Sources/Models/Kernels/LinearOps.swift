@@ -1,3 +1,4 @@
+import Dispatch
 import Linalg
 
 /// `y = x · W + b` for `rows` rows of `x` (row stride `W.inputs`), through BLAS, or the stored-weights
@@ -15,7 +16,9 @@ func applyLinear(_ w: Linear, _ x: UnsafePointer<Float>, rows: Int, into y: Unsa
             }
         }
     case .stored(let m, nil):
+        let started = rows == 1 && BLAS.meter != nil ? DispatchTime.now().uptimeNanoseconds : 0
         m.timesTransposed(x, n: rows, ldx: w.inputs, into: y, ldy: w.outputs)
+        if rows == 1 { BLAS.meter?.recordVector(bytes: m.byteCount, since: started) }
     case .stored(let m, let order?):
         let O = w.outputs
         let file = UnsafeMutablePointer<Float>.allocate(capacity: rows * O)
