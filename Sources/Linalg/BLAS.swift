@@ -18,7 +18,7 @@ public enum BLAS {
         defer { meter?.record(flops: 2 * m * n * k, split: parts > 1, since: started) }
         if parts > 1 {
             // Split the columns of C (and of op(B)) into `parts` slices, one single-threaded OpenBLAS call each.
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.perform(parts) { p in
                 let j0 = n * p / parts, j1 = n * (p + 1) / parts
                 let bSlice = transposeB ? b + j0 * ldb : b + j0
                 gemmSerial(transposeA, transposeB, m, j1 - j0, k, alpha, a, lda, bSlice, ldb, beta, c + j0, ldc)
@@ -59,8 +59,9 @@ public enum BLAS {
         let outputs = transpose ? cols : rows
         let parts = partsFor(work: rows * cols * 8, along: outputs)
         if parts > 1 {
-            // Split the outputs into slices, one single-threaded OpenBLAS call each (streams memory on every core).
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            // Split the outputs into slices, one single-threaded OpenBLAS call each (streams memory on every core),
+            // on threads that spin between products rather than sleep (decoding runs hundreds per token).
+            Parallel.perform(parts) { p in
                 let o0 = outputs * p / parts, o1 = outputs * (p + 1) / parts
                 if transpose {
                     cblas_sgemv(CblasRowMajor, CblasTrans, Int32(rows), Int32(o1 - o0), alpha, a + o0, Int32(lda), x, 1, beta, y + o0, 1)
@@ -88,7 +89,7 @@ public enum BLAS {
             // scratch matrices that are added to C's upper triangle afterwards.
             let scratch = UnsafeMutablePointer<Double>.allocate(capacity: (parts - 1) * n * n)
             defer { scratch.deallocate() }
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.perform(parts) { p in
                 let r0 = k * p / parts, r1 = k * (p + 1) / parts
                 let (out, ld, b) = p == 0 ? (c, ldc, beta) : (scratch + (p - 1) * n * n, n, 0.0)
                 cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, Int32(n), Int32(r1 - r0), alpha, a + r0 * lda, Int32(lda), b, out, Int32(ld))

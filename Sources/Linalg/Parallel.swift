@@ -10,6 +10,12 @@ public enum Parallel {
             if count > 0 { body(0..<count) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in body((count * p / parts)..<(count * (p + 1) / parts)) }
+        perform(parts) { p in body((count * p / parts)..<(count * (p + 1) / parts)) }
+    }
+
+    /// Runs `body(p)` for `p` in `0..<parts` concurrently, on the engine's spinning workers
+    /// (`SpinPool`), and returns when all are done.
+    public static func perform(_ parts: Int, _ body: (Int) -> Void) {
+        SpinPool.shared.run(parts: parts, body)
     }
 }

@@ -25,7 +25,7 @@ extension StoredMatrix {
         if n == 1 {
             // Decoding: each thread dots its own rows straight from the stored blocks (reading them is the cost).
             let parts = Swift.min(BLAS.threads, Swift.max(1, rows * cols / (1 << 16)))
-            DispatchQueue.concurrentPerform(iterations: parts) { p in
+            Parallel.perform(parts) { p in
                 let r0 = rows * p / parts, r1 = rows * (p + 1) / parts
                 rowDots(r0..<r1, x, into: y + r0)
             }
@@ -67,7 +67,7 @@ extension StoredMatrix {
     private func convert(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let parts = Swift.min(BLAS.threads, Swift.max(1, range.count / 8))
         if parts == 1 { return dequantizeRows(range, into: out) }
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
+        Parallel.perform(parts) { p in
             let a = range.lowerBound + range.count * p / parts, b = range.lowerBound + range.count * (p + 1) / parts
             dequantizeRows(a..<b, into: out + (a - range.lowerBound) * cols)
         }
