@@ -1,3 +1,4 @@
+import Foundation
 import Dispatch
 
 /// Independent work items spread over the cores Locus uses (`BLAS.threads`), in contiguous ranges.
@@ -15,7 +16,10 @@ public enum Parallel {
 
     /// Runs `body(p)` for `p` in `0..<parts` concurrently, on the engine's spinning workers
     /// (`SpinPool`), and returns when all are done.
+    /// `LOCUS_SPIN_POOL=0` dispatches each job with `concurrentPerform` instead (to compare).
     public static func perform(_ parts: Int, _ body: (Int) -> Void) {
-        SpinPool.shared.run(parts: parts, body)
+        if spinning { SpinPool.shared.run(parts: parts, body) } else { DispatchQueue.concurrentPerform(iterations: parts, execute: body) }
     }
+
+    static let spinning = ProcessInfo.processInfo.environment["LOCUS_SPIN_POOL"] != "0"
 }
