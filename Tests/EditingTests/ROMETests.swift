@@ -17,6 +17,23 @@ final class ROMETests: XCTestCase {
         return RewritePrompts(rewriting: rewriting, kl: [SubjectPrompt(tokens: [10, 11, 30, 31], subjectLast: 1)], target: target)
     }
 
+    /// `e.gradient` (at `delta`) against central differences of `objective`'s loss along three random unit directions.
+    func assertGradientMatchesFiniteDifferences(
+        _ objective: DeltaObjective, at delta: [Float], _ e: DeltaObjective.Evaluation, klReference: [[Float]], _ arch: String
+    ) throws {
+        for s in 0..<3 {
+            var dir = Fixtures.gaussian(delta.count, seed: 100 + UInt64(s))
+            let n = norm(dir)
+            dir = dir.map { $0 / n }
+            let h: Float = 1e-2
+            let plus = try objective.evaluate(delta: zip(delta, dir).map { $0 + h * $1 }, initialNorm: 2, klReference: klReference, gradient: false)
+            let minus = try objective.evaluate(delta: zip(delta, dir).map { $0 - h * $1 }, initialNorm: 2, klReference: klReference, gradient: false)
+            let fd = (plus.loss.total - minus.loss.total) / Double(2 * h)
+            let analytic = zip(e.gradient, dir).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            XCTAssertEqual(analytic, fd, accuracy: 2e-3 + 1e-2 * abs(fd), "\(arch) direction \(s): analytic \(analytic) vs finite difference \(fd)")
+        }
+    }
+
     func testDeltaGradientMatchesFiniteDifferences() throws {
         for (arch, site) in [("llama", HookSite.mlpOut), ("gpt2", HookSite.residPost)] {
             let tf = try Fixtures.transformer(arch)
@@ -35,17 +52,7 @@ final class ROMETests: XCTestCase {
             XCTAssertEqual(f.loss.total, e.loss.total, accuracy: 1e-5 * abs(e.loss.total), "\(arch): frozen loss")
             assertClose(f.gradient, e.gradient, absolute: 1e-5, relative: 1e-3, "\(arch): frozen gradient")
             assertClose(f.initialValue, ref.initialValue, absolute: 1e-6, relative: 1e-5, "\(arch): v₀")
-            for s in 0..<3 {
-                var dir = Fixtures.gaussian(d, seed: 100 + UInt64(s))
-                let n = norm(dir)
-                dir = dir.map { $0 / n }
-                let h: Float = 1e-2
-                let plus = try objective.evaluate(delta: zip(delta, dir).map { $0 + h * $1 }, initialNorm: 2, klReference: ref.klLogProbabilities, gradient: false)
-                let minus = try objective.evaluate(delta: zip(delta, dir).map { $0 - h * $1 }, initialNorm: 2, klReference: ref.klLogProbabilities, gradient: false)
-                let fd = (plus.loss.total - minus.loss.total) / Double(2 * h)
-                let analytic = zip(e.gradient, dir).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-                XCTAssertEqual(analytic, fd, accuracy: 2e-3 + 1e-2 * abs(fd), "\(arch) direction \(s): analytic \(analytic) vs finite difference \(fd)")
-            }
+            try assertGradientMatchesFiniteDifferences(objective, at: delta, e, klReference: ref.klLogProbabilities, arch)
         }
     }
 
@@ -91,17 +98,7 @@ final class ROMETests: XCTestCase {
                 nll += each / Double(target.count) / Double(objective.prompts.rewriting.count)
             }
             XCTAssertEqual(e.loss.nll, nll, accuracy: 1e-4 * nll, "\(arch): the frozen path's NLL is the whole model's with δ before the norm")
-            for s in 0..<3 {
-                var dir = Fixtures.gaussian(d, seed: 100 + UInt64(s))
-                let n = norm(dir)
-                dir = dir.map { $0 / n }
-                let h: Float = 1e-2
-                let plus = try objective.evaluate(delta: zip(delta, dir).map { $0 + h * $1 }, initialNorm: 2, klReference: ref.klLogProbabilities, gradient: false)
-                let minus = try objective.evaluate(delta: zip(delta, dir).map { $0 - h * $1 }, initialNorm: 2, klReference: ref.klLogProbabilities, gradient: false)
-                let fd = (plus.loss.total - minus.loss.total) / Double(2 * h)
-                let analytic = zip(e.gradient, dir).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-                XCTAssertEqual(analytic, fd, accuracy: 2e-3 + 1e-2 * abs(fd), "\(arch) direction \(s): analytic \(analytic) vs finite difference \(fd)")
-            }
+            try assertGradientMatchesFiniteDifferences(objective, at: delta, e, klReference: ref.klLogProbabilities, arch)
         }
     }
 

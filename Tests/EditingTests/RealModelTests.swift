@@ -11,23 +11,34 @@ import XCTest
 /// edit is verified, the ledger reverts it bit for bit, and the exported GGUF reloads with the same
 /// logits. Skipped when the model is not fetched.
 final class RealModelTests: XCTestCase {
-    func testROMEOnSmolLM2EditsVerifiesRevertsAndExports() throws {
-        let path = try TestModels.path(.smollm2)
-        let model = try LanguageModel(path: path)
-        let dir = try Fixtures.temporaryDirectory(self)
-        var file = try HyperparameterFile.shipped(forModel: [(path as NSString).lastPathComponent]).file
-        file.rome!.mom2Tokens = 4096
+    /// An editor with tight guards, statistics in `dir`, and a 512-token WikiText canary.
+    func editor(_ model: LanguageModel, _ file: HyperparameterFile, ledger: String, dir: String) throws -> Editor {
         let e = try Editor(
-            model: model, ledgerPath: dir + "/smollm2.edits.h5", hyperparameters: file,
+            model: model, ledgerPath: ledger, hyperparameters: file,
             guards: EditGuards(maxRelativeNorm: 1, maxPerplexityRatio: 1.1), statisticsDirectory: dir + "/stats")
         e.canary = try CorpusTokens.wikiText(tokenizer: model.tokenizer, tokens: 512, maxSequenceLength: 128).sequences
-        let requests = try RequestFile.parse(
+        return e
+    }
+
+    /// The Eiffel Tower → Rome request.
+    func eiffel() throws -> [EditRequest] {
+        try RequestFile.parse(
             """
             subject: Eiffel Tower
             prompt: The Eiffel Tower is located in the city of
             target_new: Rome
             target_true: Paris
             """, file: "eiffel.yaml")
+    }
+
+    func testROMEOnSmolLM2EditsVerifiesRevertsAndExports() throws {
+        let path = try TestModels.path(.smollm2)
+        let model = try LanguageModel(path: path)
+        let dir = try Fixtures.temporaryDirectory(self)
+        var file = try HyperparameterFile.shipped(forModel: [(path as NSString).lastPathComponent]).file
+        file.rome!.mom2Tokens = 4096
+        let e = try editor(model, file, ledger: dir + "/smollm2.edits.h5", dir: dir)
+        let requests = try eiffel()
 
         // The model already says Paris: asking for Paris is refused.
         var same = requests[0]
@@ -80,17 +91,8 @@ final class RealModelTests: XCTestCase {
         var file = try HyperparameterFile.shipped(forModel: ["SmolLM2-135M-Instruct.Q4_1.gguf"]).file
         file.rome!.layers = [5]
         file.rome!.mom2Tokens = 4096
-        let e = try Editor(
-            model: model, ledgerPath: dir + "/gemma3.edits.h5", hyperparameters: file,
-            guards: EditGuards(maxRelativeNorm: 1, maxPerplexityRatio: 1.1), statisticsDirectory: dir + "/stats")
-        e.canary = try CorpusTokens.wikiText(tokenizer: model.tokenizer, tokens: 512, maxSequenceLength: 128).sequences
-        let requests = try RequestFile.parse(
-            """
-            subject: Eiffel Tower
-            prompt: The Eiffel Tower is located in the city of
-            target_new: Rome
-            target_true: Paris
-            """, file: "eiffel.yaml")
+        let e = try editor(model, file, ledger: dir + "/gemma3.edits.h5", dir: dir)
+        let requests = try eiffel()
         let outcome = try e.apply(requests, method: .rome, counterFact: true)
         XCTAssertTrue(outcome.applied, "\(outcome.failures)")
         XCTAssertLessThan(outcome.newProbabilityBefore[0], outcome.trueProbabilityBefore[0]!)
