@@ -85,7 +85,8 @@ extension ModelConfig {
         if rotary {
             c.ropeBase = Float(try k.optionalNumber("rope.freq_base") ?? (arch == .gemma3 ? 1_000_000 : 10000))
             c.ropeDimensions = try k.optionalInteger("rope.dimension_count") ?? dHead
-            c.ropeFrequencyFactors = try ropeScaling(k, gguf: gguf, dimensions: c.ropeDimensions)
+            (c.ropeFrequencyFactors, c.ropeAttentionFactor) = try ropeScaling(
+                k, gguf: gguf, base: c.ropeBase, dimensions: c.ropeDimensions, context: c.contextLength)
         }
         // llama.cpp's converter writes 0 for "no window" (Phi-3 without one); Gemma 2 always has one (4,096 by default).
         let window = try k.optionalInteger("attention.sliding_window") ?? (arch == .gemma2 ? 4096 : 0)
@@ -118,15 +119,32 @@ extension ModelConfig {
     }
 }
 
-/// The rotary frequency divisors a GGUF file asks for: `rope.scaling.type` none or linear (factor), and
-/// llama.cpp's `rope_freqs.weight` tensor (Llama 3). YaRN and LongRoPE are refused by name.
-private func ropeScaling(_ k: ArchitectureKeys, gguf: GGUFFile, dimensions: Int) throws(ModelFormatError) -> [Float]? {
+/// The rotary scaling a GGUF file asks for, as divisors of the inverse frequencies and a multiplier on the
+/// cosines and sines: `rope.scaling.type` none, linear (factor) or yarn, llama.cpp's `rope_freqs.weight`
+/// tensor (Llama 3), and `rope.scaling.attn_factor`. LongRoPE, YaRN's extrapolation factor and DeepSeek's
+/// log multiplier are refused by name.
+private func ropeScaling(
+    _ k: ArchitectureKeys, gguf: GGUFFile, base: Float, dimensions: Int, context: Int
+) throws(ModelFormatError) -> (factors: [Float]?, cosineScale: Float?) {
     var factors: [Float]?
+    var cosineScale = Float(try k.optionalNumber("rope.scaling.attn_factor") ?? 1)
     let type = try k.optionalString("rope.scaling.type") ?? "none"
     let factor = try k.optionalNumber("rope.scaling.factor")
+    let original = try k.optionalInteger("rope.scaling.original_context_length")
     _ = try k.optionalNumber("rope.scale_linear")
-    _ = try k.optionalInteger("rope.scaling.original_context_length")
     _ = try k.optionalBool("rope.scaling.finetuned")
+    let yarnKeys = ["yarn_ext_factor", "yarn_attn_factor", "yarn_beta_fast", "yarn_beta_slow", "yarn_log_multiplier"]
+    var yarnValues: [String: Double] = [:]
+    for key in yarnKeys { yarnValues[key] = try k.optionalNumber("rope.scaling.\(key)") }
+    if type != "yarn", let key = yarnKeys.first(where: { yarnValues[$0] != nil }) {
+        throw ModelFormatError(.malformed, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.\(key)", expected: "only with rope.scaling.type yarn", found: type)
+    }
+    func requiredFactor(_ what: String) throws(ModelFormatError) -> Double {
+        guard let f = factor, f > 0 else {
+            throw ModelFormatError(.missingField, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.factor", expected: "a positive factor for \(what)", found: "none")
+        }
+        return f
+    }
     switch type {
     case "none":
         if let f = try k.optionalNumber("rope.scale_linear"), f != 1 { factors = Array(repeating: Float(f), count: dimensions / 2) }
@@ -136,10 +154,26 @@ private func ropeScaling(_ k: ArchitectureKeys, gguf: GGUFFile, dimensions: Int)
             throw ModelFormatError(.missingField, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.factor", expected: "a positive factor for linear scaling", found: "none")
         }
         if f != 1 { factors = Array(repeating: Float(f), count: dimensions / 2) }
+    case "yarn":
+        // llama.cpp's extrapolation factor (1 in every converted model) and DeepSeek's log multiplier are
+        // not part of transformers' YaRN: refused rather than guessed.
+        if let e = yarnValues["yarn_ext_factor"], e != 1 {
+            throw ModelFormatError(.unsupportedFeature, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.yarn_ext_factor", expected: "1 (other extrapolation factors are not implemented)", found: "\(e)")
+        }
+        if let m = yarnValues["yarn_log_multiplier"], m != 0 {
+            throw ModelFormatError(.unsupportedFeature, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.yarn_log_multiplier", expected: "0 (DeepSeek's attention scaling is not implemented)", found: "\(m)")
+        }
+        var y = YaRN(factor: try requiredFactor("yarn scaling"), originalContext: original ?? context)
+        if let b = yarnValues["yarn_beta_fast"] { y.betaFast = b }
+        if let b = yarnValues["yarn_beta_slow"] { y.betaSlow = b }
+        // The converter writes transformers' attention_factor here; it replaces 0.1·ln(factor) + 1 as there.
+        y.attentionFactor = yarnValues["yarn_attn_factor"]
+        factors = y.frequencyFactors(base: base, dimensions: dimensions)
+        cosineScale *= Float(y.cosineScale)
     default:
         throw ModelFormatError(
             .unsupportedFeature, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.type",
-            expected: "none or linear (with Llama 3's rope_freqs.weight tensor); \(type) is not implemented", found: type)
+            expected: "none, linear or yarn (with Llama 3's rope_freqs.weight tensor); \(type) is not implemented", found: type)
     }
     if let info = gguf.tensorInfo("rope_freqs.weight") {
         guard info.shape == [dimensions / 2] else {
@@ -148,5 +182,5 @@ private func ropeScaling(_ k: ArchitectureKeys, gguf: GGUFFile, dimensions: Int)
         let f = try gguf.floats(info)
         factors = factors.map { zip($0, f).map { $0 * $1 } } ?? f
     }
-    return factors
+    return (factors, cosineScale == 1 ? nil : cosineScale)
 }

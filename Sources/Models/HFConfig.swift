@@ -193,32 +193,68 @@ private func readRotary(_ j: ConfigJSON, into c: inout ModelConfig) throws {
     }
     let type = params["rope_type"]?.string ?? params["type"]?.string ?? "default"
     let field = j.has("rope_scaling") ? "rope_scaling" : "rope_parameters"
-    let understood: Set<String> = ["rope_type", "type", "rope_theta", "partial_rotary_factor", "factor", "low_freq_factor",
-                                   "high_freq_factor", "original_max_position_embeddings"]
+    let scalingKeys: [String: Set<String>] = [
+        "default": [], "linear": ["factor"],
+        "llama3": ["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"],
+        "yarn": ["factor", "original_max_position_embeddings", "attention_factor", "beta_fast", "beta_slow", "mscale",
+                 "mscale_all_dim", "truncate"],
+    ]
+    guard let keys = scalingKeys[type] else {
+        throw ModelFormatError(
+            .unsupportedFeature, file: j.file, field: "\(field).rope_type",
+            expected: "default, linear, llama3 or yarn (\(type) is not implemented)", found: type)
+    }
+    let understood = keys.union(["rope_type", "type", "rope_theta", "partial_rotary_factor"])
     if let extra = params.keys.sorted().first(where: { !understood.contains($0) }) {
-        throw ModelFormatError(.unsupportedFeature, file: j.file, field: "\(field).\(extra)", expected: "only " + understood.sorted().joined(separator: ", "), found: "\(params[extra]!)")
+        throw ModelFormatError(
+            .unsupportedFeature, file: j.file, field: "\(field).\(extra)",
+            expected: "for rope_type \(type) only " + understood.sorted().joined(separator: ", "), found: "\(params[extra]!)")
+    }
+    func number(_ k: String) throws -> Double? {
+        guard let v = params[k], !v.isNull else { return nil }
+        guard let n = v.number else {
+            throw ModelFormatError(.malformed, file: j.file, field: "\(field).\(k)", expected: "a number", found: "\(v)")
+        }
+        return n
     }
     func required(_ k: String) throws -> Double {
-        guard let v = params[k]?.number else {
+        guard let v = try number(k) else {
             throw ModelFormatError(.missingField, file: j.file, field: "\(field).\(k)", expected: "a number for rope_type \(type)", found: "none")
         }
         return v
     }
+    // As transformers' `standardize_rope_params`: a top-level original_max_position_embeddings (Phi-3's)
+    // wins over the one in the scaling, and the context length stands in for both.
+    let topLevelOriginal = try j.optionalInt("original_max_position_embeddings")
+    func originalContext() throws -> Int { try topLevelOriginal ?? number("original_max_position_embeddings").map { Int($0) } ?? c.contextLength }
     let half = c.ropeDimensions / 2
     switch type {
-    case "default": break
     case "linear":
         c.ropeFrequencyFactors = Array(repeating: Float(try required("factor")), count: half)
     case "llama3":
         c.ropeFrequencyFactors = llama3FrequencyFactors(
             base: c.ropeBase, dimensions: c.ropeDimensions, factor: Float(try required("factor")),
             lowFrequencyFactor: Float(try required("low_freq_factor")), highFrequencyFactor: Float(try required("high_freq_factor")),
-            originalContext: Int(try required("original_max_position_embeddings")))
-    default:
-        throw ModelFormatError(
-            .unsupportedFeature, file: j.file, field: "\(field).rope_type", expected: "default, linear or llama3 (\(type) is not implemented)", found: type)
+            originalContext: try originalContext())
+    case "yarn":
+        let original = try originalContext()
+        // transformers: a null factor is the ratio of the context lengths; beta 0 or null takes the default.
+        var y = YaRN(factor: try number("factor") ?? Double(c.contextLength) / Double(original), originalContext: original)
+        if let b = try number("beta_fast"), b != 0 { y.betaFast = b }
+        if let b = try number("beta_slow"), b != 0 { y.betaSlow = b }
+        if let t = params["truncate"], !t.isNull {
+            guard let b = t.bool else {
+                throw ModelFormatError(.malformed, file: j.file, field: "\(field).truncate", expected: "true or false", found: "\(t)")
+            }
+            y.truncate = b
+        }
+        y.attentionFactor = try number("attention_factor")
+        y.mscale = try number("mscale")
+        y.mscaleAllDimensions = try number("mscale_all_dim")
+        c.ropeFrequencyFactors = y.frequencyFactors(base: c.ropeBase, dimensions: c.ropeDimensions)
+        c.ropeAttentionFactor = Float(y.cosineScale)
+    default: break
     }
-    _ = try j.optionalInt("original_max_position_embeddings")
 }
 
 /// Sliding windows: Mistral's and Phi-3's on every layer, Qwen2's when `use_sliding_window`, and

@@ -44,6 +44,9 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     /// Divisors of the rotary inverse frequencies, one per rotating pair (`ropeDimensions / 2`): Llama 3's
     /// scaling (`rope_freqs.weight` in GGUF), and linear scaling (all equal to the factor). nil: none.
     public var ropeFrequencyFactors: [Float]?
+    /// Multiplier on the rotary cosines and sines, so on q and k after rotation (YaRN's attention factor,
+    /// `attention_scaling` in transformers). nil: 1.
+    public var ropeAttentionFactor: Float?
     /// Sliding-window size for local layers, and which layers are global (Gemma 3: every 6th;
     /// Gemma 2: every 2nd; nil pattern: every layer is local, as Mistral).
     public var slidingWindow: Int?
@@ -67,7 +70,7 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         architecture: Architecture, dModel: Int, nLayers: Int, nHeads: Int, nKVHeads: Int, dHead: Int, dMLP: Int,
         vocabSize: Int, contextLength: Int, norm: NormKind, normEpsilon: Float, activation: Activation,
         gatedMLP: Bool, rotary: Bool, ropeBase: Float = 10000, ropeLocalBase: Float? = nil, ropeDimensions: Int? = nil,
-        rotaryPairing: RotaryPairing = .halfSplit, ropeFrequencyFactors: [Float]? = nil,
+        rotaryPairing: RotaryPairing = .halfSplit, ropeFrequencyFactors: [Float]? = nil, ropeAttentionFactor: Float? = nil,
         slidingWindow: Int? = nil, slidingWindowPattern: Int? = nil, qkNorm: Bool = false, postNorms: Bool = false,
         parallelBlock: Bool = false, embeddingScale: Float = 1, attentionScale: Float? = nil,
         attentionSoftcap: Float? = nil, finalSoftcap: Float? = nil
@@ -91,6 +94,7 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         self.ropeDimensions = ropeDimensions ?? dHead
         self.rotaryPairing = rotaryPairing
         self.ropeFrequencyFactors = ropeFrequencyFactors
+        self.ropeAttentionFactor = ropeAttentionFactor
         self.slidingWindow = slidingWindow
         self.slidingWindowPattern = slidingWindowPattern
         self.qkNorm = qkNorm
@@ -120,6 +124,11 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         isLocal(layer: layer) && ropeLocalBase != nil ? nil : ropeFrequencyFactors
     }
 
+    /// The multiplier on the rotary cosines and sines at a layer (1 where the scaling does not apply).
+    public func ropeAttentionFactor(layer: Int) -> Float {
+        isLocal(layer: layer) && ropeLocalBase != nil ? 1 : (ropeAttentionFactor ?? 1)
+    }
+
     public var qWidth: Int { nHeads * dHead }
     public var kvWidth: Int { nKVHeads * dHead }
 
@@ -139,6 +148,9 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         if let f = ropeFrequencyFactors, f.count != ropeDimensions / 2 || !f.allSatisfy({ $0.isFinite && $0 > 0 }) {
             throw ModelFormatError(.malformed, file: file, field: field("rope_frequency_factors"), expected: "\(ropeDimensions / 2) positive factors", found: "\(f.count) values")
         }
+        if let a = ropeAttentionFactor, !(a > 0 && a.isFinite) {
+            throw ModelFormatError(.malformed, file: file, field: field("rope_attention_factor"), expected: "a positive factor", found: "\(a)")
+        }
         if let w = slidingWindow, w <= 0 {
             throw ModelFormatError(.malformed, file: file, field: field("sliding_window"), expected: "a positive window", found: "\(w)")
         }
@@ -150,25 +162,3 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     }
 }
 
-/// Llama 3's rotary scaling (`rope_type: "llama3"`) as divisors of the inverse frequencies, computed as
-/// transformers' `_compute_llama3_parameters` and llama.cpp's converter do: wavelengths longer than
-/// `originalContext / lowFrequencyFactor` are divided by `factor`, shorter than `originalContext /
-/// highFrequencyFactor` are kept, and those between are interpolated smoothly.
-public func llama3FrequencyFactors(
-    base: Float, dimensions: Int, factor: Float, lowFrequencyFactor: Float, highFrequencyFactor: Float, originalContext: Int
-) -> [Float] {
-    let old = Double(originalContext)
-    let lowWavelength = old / Double(lowFrequencyFactor), highWavelength = old / Double(highFrequencyFactor)
-    return (0..<(dimensions / 2)).map { i in
-        let invFreq = 1 / pow(Double(base), Double(2 * i) / Double(dimensions))
-        let wavelength = 2 * Double.pi / invFreq
-        if wavelength < highWavelength { return 1 }
-        if wavelength > lowWavelength { return factor }
-        let smooth = (old / wavelength - Double(lowFrequencyFactor)) / Double(highFrequencyFactor - lowFrequencyFactor)
-        return Float(1 / ((1 - smooth) / Double(factor) + smooth))
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -224,7 +224,7 @@ final class RotaryCache: @unchecked Sendable {
         let n = max(positions, min(1024, config.contextLength))
         let t = RotaryTable(
             base: config.ropeBase(layer: layer), dims: config.ropeDimensions, positions: n, pairing: config.rotaryPairing,
-            factors: config.ropeFrequencyFactors(layer: layer))
+            factors: config.ropeFrequencyFactors(layer: layer), scale: config.ropeAttentionFactor(layer: layer))
         tables[local] = t
         return t
     }

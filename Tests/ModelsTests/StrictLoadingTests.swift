@@ -46,12 +46,12 @@ final class StrictLoadingTests: XCTestCase {
 
     func testUnimplementedRopeScalingIsNamed() throws {
         let e = try loadChanged { w in
-            w.set("llama.rope.scaling.type", .string("yarn"))
+            w.set("llama.rope.scaling.type", .string("longrope"))
             w.set("llama.rope.scaling.factor", .float(4, .float32))
         }
         XCTAssertEqual(e?.kind, .unsupportedFeature)
         XCTAssertEqual(e?.field, "metadata.llama.rope.scaling.type")
-        XCTAssertTrue("\(e!)".contains("yarn"))
+        XCTAssertTrue("\(e!)".contains("longrope"))
     }
 
     func testUnknownArchitectureIsNamed() throws {
@@ -157,12 +157,12 @@ final class HuggingFaceFolderErrorTests: XCTestCase {
             try s.write(toFile: p, atomically: true, encoding: .utf8)
         }
         XCTAssertEqual(error(extra)?.field, "num_experts")
-        let yarn = try folder("llama3") { d in
+        let longrope = try folder("llama3") { d in
             let p = d + "/config.json"
-            let s = try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "\"llama3\"", with: "\"yarn\"")
+            let s = try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "\"llama3\"", with: "\"longrope\"")
             try s.write(toFile: p, atomically: true, encoding: .utf8)
         }
-        let e = error(yarn)
+        let e = error(longrope)
         XCTAssertEqual(e?.kind, .unsupportedFeature)
         XCTAssertTrue(e?.field.hasSuffix("rope_type") ?? false, "\(String(describing: e))")
     }

@@ -927,6 +927,18 @@ CTX_LLAMA3 = 256
 LLAMA3_ORIG_CTX = 64
 GGUF_ARCHS = {"llama3", "qwen2", "qwen3", "phi3", "gptneox", "gemma2"}  # mistral: converter drops the window; gptj: unsupported
 QWEN2_SHARD = "150KB"
+# Qwen2 runs with YaRN (as Qwen2.5's long-context configs do): factor 4 over an original context of 64,
+# so the ramp spans pairs 0..3 (pair 0 kept, 1 and 2 blended, 3..7 interpolated); theta 10,000 (not
+# Qwen's 10^6) so that 8 positions turn the scaled pairs measurably.
+CTX_QWEN2 = 256
+QWEN2_YARN = {"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "original_max_position_embeddings": 64}
+# Further YaRN parameter sets whose inverse frequencies and attention factor transformers computes for
+# yarn_variants.json (llama.cpp ignores beta_fast/beta_slow for qwen2, so they stay default in the model).
+YARN_VARIANTS = [
+    {"factor": 4.0, "original_max_position_embeddings": 64, "beta_fast": 8.0, "beta_slow": 2.0, "truncate": False},
+    {"factor": 8.0, "original_max_position_embeddings": 32, "attention_factor": 1.3},
+    {"factor": 16.0, "original_max_position_embeddings": 16, "mscale": 0.707, "mscale_all_dim": 1.0},
+]
 
 # ---- configs -----------------------------------------------------------------------------
 
@@ -949,8 +961,8 @@ def make_config_more(arch: str):
     if arch == "qwen2":
         return Qwen2Config(
             hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, hidden_act="silu", max_position_embeddings=CTX, rms_norm_eps=1e-6,
-            rope_parameters={"rope_type": "default", "rope_theta": 1_000_000.0}, use_sliding_window=False,
+            num_key_value_heads=2, hidden_act="silu", max_position_embeddings=CTX_QWEN2, rms_norm_eps=1e-6,
+            rope_parameters=dict(QWEN2_YARN), use_sliding_window=False,
             tie_word_embeddings=True, **common)
     if arch == "qwen3":
         return Qwen3Config(
@@ -1557,6 +1569,22 @@ def llama3_rope_factors(cfg) -> np.ndarray:
     return np.array(out, dtype=np.float32)
 
 
+def write_yarn_variants(cfg, path: Path) -> None:
+    """transformers' own YaRN (`ROPE_INIT_FUNCTIONS["yarn"]`) on YARN_VARIANTS, with the qwen2 fixture's
+    theta and head size: per variant the parameters, inv_freq (float32, as HF computes it) and the
+    attention factor that multiplies cos and sin."""
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+    out = []
+    for v in YARN_VARIANTS:
+        c = Qwen2Config(hidden_size=cfg.hidden_size, num_attention_heads=cfg.num_attention_heads,
+                        num_key_value_heads=cfg.num_key_value_heads, max_position_embeddings=CTX_QWEN2,
+                        rope_parameters={"rope_type": "yarn", "rope_theta": QWEN2_YARN["rope_theta"], **v})
+        inv, att = ROPE_INIT_FUNCTIONS["yarn"](c, torch.device("cpu"))
+        out.append({"parameters": v, "rope_theta": QWEN2_YARN["rope_theta"], "dimensions": cfg.hidden_size // cfg.num_attention_heads,
+                    "inv_freq": [float(x) for x in inv.float()], "attention_factor": float(att)})
+    path.write_text(json.dumps(out, indent=1) + "\n")
+
+
 def expected_gguf_tensors(model, arch: str) -> dict[str, np.ndarray]:
     """The tensors llama.cpp's converter is expected to write, as numpy arrays in [out, in]
     (row-major) order, derived here independently from the HF weights."""
@@ -1739,6 +1767,11 @@ def run_arch_more(arch: str, outdir: Path) -> dict:
     if arch == "llama3":
         rf = llama3_rope_factors(model.config)
         notes["rope factors"] = [round(float(x), 6) for x in rf]
+    if arch == "qwen2":
+        re = model.model.rotary_emb
+        default = 1.0 / (QWEN2_YARN["rope_theta"] ** (torch.arange(0, 16, 2, dtype=torch.float64) / 16))
+        notes["yarn divisors"] = [round(float(x), 6) for x in default / re.inv_freq.double()]
+        notes["yarn attention factor"] = float(re.attention_scaling)
 
     tensors: dict[str, torch.Tensor] = {"input_ids": ids.to(torch.float32)}
     for k, val in cache.items():
@@ -1749,6 +1782,8 @@ def run_arch_more(arch: str, outdir: Path) -> dict:
     tensors["loss"] = loss.detach().reshape(1)
     tensors = {k: t.detach().to(torch.float32).contiguous().clone() for k, t in tensors.items()}
     safetensors.torch.save_file(tensors, str(d / "expected.safetensors"), metadata={"input_ids": json.dumps(ids.tolist())})
+    if arch == "qwen2":
+        write_yarn_variants(model.config, d / "yarn_variants.json")
 
     if arch == "qwen2":
         model.save_pretrained(str(d), safe_serialization=True, max_shard_size=QWEN2_SHARD)
@@ -1813,7 +1848,13 @@ def more_arch_features(r) -> str:
                 f"sliding_window {c.sliding_window} on EVERY layer: key k visible to query q iff q-{c.sliding_window} < k <= q "
                 "(the query and the 2 tokens before it)")
     if a == "qwen2":
-        return (f"RMSNorm eps {c.rms_norm_eps}; RoPE theta {c.rope_parameters['rope_theta']:g} rotate-half; q/k/v projections "
+        rp = c.rope_parameters
+        return (f"RMSNorm eps {c.rms_norm_eps}; RoPE theta {rp['rope_theta']:g} rotate-half with YaRN: factor {rp['factor']:g}, "
+                f"original_max_position_embeddings {rp['original_max_position_embeddings']}, max_position_embeddings "
+                f"{c.max_position_embeddings}, beta_fast/beta_slow default (32/1), truncate default (true); divisors of the default "
+                f"inv_freq = {r['notes']['yarn divisors']}, cos and sin times attention factor {r['notes']['yarn attention factor']:.6f} "
+                "(= 0.1 ln(factor) + 1); `yarn_variants.json`: transformers' YaRN inv_freq and attention factor for three more "
+                "parameter sets (beta_fast/beta_slow/truncate, attention_factor, mscale/mscale_all_dim); q/k/v projections "
                 "WITH bias, o_proj without; SiLU gated MLP; TIED lm_head; no sliding window (use_sliding_window false); "
                 "HF weights saved SHARDED (2 shards + model.safetensors.index.json)")
     if a == "qwen3":
@@ -1875,6 +1916,8 @@ GGUF_LAYOUT_NOTES = {
         "Tied: NO `output.weight` (llama.cpp falls back to `token_embd.weight`). No `rope.dimension_count`, "
         "`key_length` or `value_length` keys (Qwen2Config has no head_dim): derive d_head = embedding_length / head_count.",
         "The converter read the sharded HF folder directly (via model.safetensors.index.json); no unsharded copy was needed.",
+        "YaRN: `qwen2.rope.scaling.type` = \"yarn\", `rope.scaling.factor` = 4, `rope.scaling.original_context_length` = 64 "
+        "(no beta or attention-factor keys: the HF config has none); llama.cpp derives the ramp and 0.1 ln(factor) + 1 itself.",
     ],
     "qwen3": [
         "NO Q/K permutation (NEOX rope). `blk.N.attn_q_norm.weight` / `attn_k_norm.weight` ne = [head_dim] = [24], stored as "

@@ -9,7 +9,8 @@ struct RotaryTable {
     let cos: [Float]  // [position, dims/2]
     let sin: [Float]
 
-    init(base: Float, dims: Int, positions: Int, pairing: RotaryPairing = .halfSplit, factors: [Float]? = nil) {
+    /// `scale` multiplies every cosine and sine (YaRN's attention factor), so the rotated q and k.
+    init(base: Float, dims: Int, positions: Int, pairing: RotaryPairing = .halfSplit, factors: [Float]? = nil, scale: Float = 1) {
         self.dims = dims
         self.pairing = pairing
         let half = dims / 2
@@ -20,8 +21,8 @@ struct RotaryTable {
             if let factors { invFreq /= factors[i] }
             for p in 0..<positions {
                 let angle = Float(p) * invFreq
-                c[p * half + i] = Float(Foundation.cos(Double(angle)))
-                s[p * half + i] = Float(Foundation.sin(Double(angle)))
+                c[p * half + i] = Float(Foundation.cos(Double(angle))) * scale
+                s[p * half + i] = Float(Foundation.sin(Double(angle))) * scale
             }
         }
         cos = c
