@@ -46,13 +46,15 @@ public struct MemitResult: Sendable {
 /// Mass-Editing Memory in a Transformer (Meng et al. 2023), as kmeng01/memit computes it.
 ///
 /// For each request, `z = h + δ` at the last edited layer's residual stream (`hook_resid_post`)
-/// is found like ROME's `v*`. Then, layer by layer (lowest first, each on the model with the lower
+/// is found like ROME's `v*` (behind a post-MLP norm: δ before the norm, `zSite`). Then, layer by layer (lowest first, each on the model with the lower
 /// layers already updated), the keys `K` (`[d_mlp, n]`) and the residual `R = (Z − H) / (layers
 /// left)` (`[d_model, n]`) give the least-squares update
 ///
 ///     minimise ‖Kᵀ(W + Δ) − (KᵀW + Rᵀ)‖² + λ ‖C^{1/2} Δ‖²   ⇒   (λC + K Kᵀ) Δ = K Rᵀ
 ///
 /// so `Δ = A Rᵀ` with `A = (λC + K Kᵀ)⁻¹ K` (one Cholesky solve with n right-hand sides, Float64).
+/// Where a norm follows `W_out` (Gemma 2 and 3), each column of R is first carried back through it
+/// (`preNormResiduals`): the least squares then fits `W_out`'s own output, as ROME's v* does there.
 public enum MEMIT {
     /// `compute_ks`: per request, the mean over context types of the mean key within each type.
     static func keys(_ transformer: Transformer, _ prompts: [MemitPrompts], layer: Int) throws(EditError) -> [[Float]] {
@@ -94,6 +96,28 @@ public enum MEMIT {
     /// one at a time; this only sets how large the batched products and the saved activations get).
     public static let optimisationBatch = 16
 
+    /// Where δ is optimised: the residual stream after block `zLayer`, or, where that block normalises
+    /// its MLP output (Gemma 2 and 3), `W_out`'s output before the norm, as ROME's v*: the residual then
+    /// gains N(m + δ) − N(m), which the block can produce, where a δ in the residual stream may ask for
+    /// more than any normalised output reaches.
+    static func zSite(_ transformer: Transformer, zLayer: Int) -> HookID {
+        HookID(transformer.hasPostMLPNorm(layer: zLayer) ? .mlpOut : .residPost, layer: zLayer)
+    }
+
+    /// The residual-stream targets `z` from the optimisations: `h + δ`, or `h + N(m + δ) − N(m)` when δ
+    /// sat before the post-MLP norm (`m` is `W_out`'s output at the subject token, `initialValue`).
+    static func residualTargets(
+        _ transformer: Transformer, _ prompts: [MemitPrompts], _ opts: [DeltaOptimization], zLayer: Int
+    ) throws(EditError) -> [[Float]] {
+        guard zSite(transformer, zLayer: zLayer).site == .mlpOut else { return opts.map(\.target) }
+        let hs = try hidden(transformer, prompts, layer: zLayer)
+        return zip(hs, opts).map { h, o in
+            let before = transformer.postMLPNorm(layer: zLayer, o.initialValue, rows: 1)
+            let after = transformer.postMLPNorm(layer: zLayer, o.target, rows: 1)
+            return (0..<h.count).map { h[$0] + after[$0] - before[$0] }
+        }
+    }
+
     /// Optimises `z` for every request at layer `zLayer`, `optimisationBatch` requests per pass.
     /// Requests are grouped by how many positions each pass recomputes (the tokens after the subject),
     /// so little of a pass is padding; results come back in request order.
@@ -108,7 +132,7 @@ public enum MEMIT {
         while i < order.count {
             let chunk = Array(order[i..<min(i + optimisationBatch, order.count)])
             let objective = DeltaObjective(
-                transformer: transformer, site: HookID(.residPost, layer: zLayer), groups: chunk.map { prompts[$0].rewrite },
+                transformer: transformer, site: zSite(transformer, zLayer: zLayer), groups: chunk.map { prompts[$0].rewrite },
                 klFactor: h.klFactor, weightDecay: h.weightDecay)
             let results = try DeltaOptimization.runBatch(
                 objective, steps: h.steps, learningRate: h.learningRate, clampNormFactor: h.clampNormFactor)
@@ -143,15 +167,33 @@ public enum MEMIT {
         return b
     }
 
-    /// Refuses layers the model lacks and models whose MLP output is normalised after `W_out`
-    /// (before any statistics are made for them).
+    /// Refuses layers the model lacks (before any statistics are made for them).
     public static func checkApplicable(_ transformer: Transformer, layers: [Int]) throws(EditError) {
         let c = transformer.config
         for l in layers where l < 0 || l >= c.nLayers { throw .layerOutOfRange(what: "MEMIT layers", layer: l, layers: c.nLayers) }
-        for l in layers where transformer.hasPostMLPNorm(layer: l) {
+        if let top = layers.max(), transformer.hasPostMLPNorm(layer: top), top + 1 == c.nLayers {
             throw .unsupported(
-                what: "editing \(c.architecture.rawValue) with MEMIT or AlphaEdit",
-                reason: "the MLP output is normalised after W_out (post_ffw_norm), so the residual they spread over layers is not a sum of k·W_out (ROME edits these models: --method rome)")
+                what: "MEMIT or AlphaEdit up to the last layer of \(c.architecture.rawValue)",
+                reason: "its MLP output is normalised after W_out (post_ffw_norm) and z is optimised before that norm, which needs a block above; edit layers below \(top)")
+        }
+    }
+
+    /// Where the MLP output is normalised after `W_out` (Gemma 2 and 3), the residual column `r` each
+    /// request should add at this layer becomes the change of `W_out k` whose normalised value moves
+    /// by `r` (`Transformer.preNormChange`); elsewhere `R` is used as it is.
+    static func preNormResiduals(_ transformer: Transformer, layer: Int, keys: [[Float]], residuals r: inout [Float]) throws(EditError) {
+        guard transformer.hasPostMLPNorm(layer: layer) else { return }
+        let n = keys.count, D = transformer.config.dModel
+        let m = transformer.mlpOutput(layer: layer, keys: keys.flatMap { $0 }, rows: n)
+        for q in 0..<n {
+            let column = (0..<D).map { r[$0 * n + q] }
+            let change: [Float]
+            do {
+                change = try transformer.preNormChange(layer: layer, output: Array(m[(q * D)..<((q + 1) * D)]), change: column)
+            } catch {
+                throw .unsupported(what: "MEMIT through the post-MLP norm of layer \(layer)", reason: error.description)
+            }
+            for j in 0..<D { r[j * n + q] = change[j] }
         }
     }
 
@@ -172,7 +214,7 @@ public enum MEMIT {
         let opts: [DeltaOptimization]
         if let precomputed { opts = precomputed } else { opts = try targets(transformer, prompts, zLayer: zLayer, hyperparameters: h, log: log) }
         var seconds = (targets: Date().timeIntervalSince(t0), keys: 0.0, solve: 0.0)
-        let zs = opts.map(\.target)
+        let zs = try residualTargets(transformer, prompts, opts, zLayer: zLayer)
         var current = transformer
         var deltas: [WeightDelta] = []
         var norms: [Double] = []
@@ -200,6 +242,7 @@ public enum MEMIT {
                 meanNorm += s.squareRoot() / Double(n)
             }
             norms.append(meanNorm)
+            try preNormResiduals(current, layer: layer, keys: ks, residuals: &r)
             let left = try update.left(keys: ks, statistics: stats, layerIndex: i, hyperparameters: h)
             let delta = WeightDelta(layer: layer, rank: n, left: left, right: r)
             guard delta.isFinite else { throw .nonFinite(what: "the update of layer \(layer)") }

@@ -94,8 +94,8 @@ final class MEMITTests: XCTestCase {
 
     func testMEMITBatchRaisesEveryTargetOnTinyModel() throws { try checkMEMIT(try Fixtures.transformer("llama"), "llama") }
 
-    /// MEMIT on every architecture it applies to (fused gate_up, GPT-style c_fc/c_proj, biases), and
-    /// with the weights kept in the file's type: the keys and the down projection are found, and the
+    /// MEMIT on every architecture it applies to (fused gate_up, GPT-style c_fc/c_proj, biases, Gemma's
+    /// norm after W_out), and with the weights kept in the file's type: the keys and the down projection are found, and the
     /// update moves the edited layer's output at the subject most of the way to z (|z − h′| < ½|z − h|;
     /// measured 0.05–0.22). λ = 1, one request: C then weighs little against k kᵀ. The target's
     /// probability is not asserted here: on these random two-block models the layer-0 update also moves
@@ -103,8 +103,19 @@ final class MEMITTests: XCTestCase {
     /// unadorned prompt while raising the context prompt's. GPT-J and NeoX are left out: their layer-0 C
     /// is singular by construction (see ROMETests), which MEMIT's solve refuses.
     func testMEMITOnEveryArchitecture() throws {
-        var cases: [(Transformer, String)] = try ["llama3", "qwen2", "qwen3", "phi3", "gpt2"].map { (try Fixtures.transformer($0), $0) }
+        var cases: [(Transformer, String)] = try ["llama3", "qwen2", "qwen3", "phi3", "gpt2", "gemma3", "gemma2"].map { (try Fixtures.transformer($0), $0) }
         cases.append((try Fixtures.transformer(folder: "mistral"), "mistral (folder)"))
+        // Behind a post-MLP norm, W_out × 30 is the same model (the norm ignores the scale), so MEMIT
+        // must edit it as well: the residual is carried back through the norm, not added to W_out k as is.
+        for arch in ["gemma3", "gemma2"] {
+            let tf = try Fixtures.transformer(arch)
+            var scaled = tf
+            scaled.weights.blocks[0].wOut.weight = tf.weights.blocks[0].wOut.weight.map { $0 * 30 }
+            let a = try tf.forward([[10, 11, 20, 21]], logits: .last).lastLogProbabilities()
+            let b = try scaled.forward([[10, 11, 20, 21]], logits: .last).lastLogProbabilities()
+            for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-3, "\(arch): W_out × 30 is the same model") }
+            cases.append((scaled, "\(arch) (W_out × 30)"))
+        }
         cases.append((try Fixtures.transformer(folder: "qwen2", weights: .fileType), "qwen2 (weights kept in the file)"))
         for (tf, name) in cases {
             let stats = try Fixtures.statistics(tf, layers: [0])
@@ -129,6 +140,34 @@ final class MEMITTests: XCTestCase {
             func distance(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot() }
             let z = res.zs[0]
             XCTAssertLessThan(distance(z, after), 0.5 * distance(z, before), "\(name): the update moves h toward z")
+        }
+    }
+
+    /// Gemma's post-MLP norm: the change of W_out's output that `preNormChange` gives moves the
+    /// normalised output by the requested r when r is reachable (r = N(m + Δ₀) − N(m)), is nothing for
+    /// r = 0, and for an arbitrary r lands nearer than adding r before the norm would.
+    func testPreNormChangeHitsReachableTargets() throws {
+        for arch in ["gemma3", "gemma2"] {
+            let tf = try Fixtures.transformer(arch)
+            let D = tf.config.dModel
+            XCTAssertTrue(tf.hasPostMLPNorm(layer: 0))
+            func norm(_ x: [Float]) -> [Float] { tf.postMLPNorm(layer: 0, x, rows: 1) }
+            func distance(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot() }
+            for seed in 0..<4 {
+                let m = Fixtures.gaussian(D, seed: 500 + UInt64(seed), scale: 3)
+                let reachable = zip(norm(zip(m, Fixtures.gaussian(D, seed: 600 + UInt64(seed), scale: 2)).map(+)), norm(m)).map(-)
+                let change = try tf.preNormChange(layer: 0, output: m, change: reachable)
+                let moved = zip(norm(zip(m, change).map(+)), norm(m)).map(-)
+                let size = distance(reachable, [Float](repeating: 0, count: D))
+                XCTAssertGreaterThan(size, 0.1, arch)
+                XCTAssertLessThan(distance(moved, reachable), 1e-4 * size, "\(arch) seed \(seed): a reachable r is met")
+                let none = try tf.preNormChange(layer: 0, output: m, change: [Float](repeating: 0, count: D))
+                XCTAssertLessThan(distance(none, [Float](repeating: 0, count: D)), 1e-4 * distance(m, [Float](repeating: 0, count: D)), arch)
+                let any = Fixtures.gaussian(D, seed: 700 + UInt64(seed), scale: 0.5)
+                let best = zip(norm(zip(m, try tf.preNormChange(layer: 0, output: m, change: any)).map(+)), norm(m)).map(-)
+                let naive = zip(norm(zip(m, any).map(+)), norm(m)).map(-)
+                XCTAssertLessThan(distance(best, any), distance(naive, any), "\(arch) seed \(seed): nearer than r before the norm")
+            }
         }
     }
 
