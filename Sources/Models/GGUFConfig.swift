@@ -85,8 +85,9 @@ extension ModelConfig {
         if rotary {
             c.ropeBase = Float(try k.optionalNumber("rope.freq_base") ?? (arch == .gemma3 ? 1_000_000 : 10000))
             c.ropeDimensions = try k.optionalInteger("rope.dimension_count") ?? dHead
-            (c.ropeFrequencyFactors, c.ropeAttentionFactor) = try ropeScaling(
-                k, gguf: gguf, base: c.ropeBase, dimensions: c.ropeDimensions, context: c.contextLength)
+            let scaling = try ropeScaling(k, gguf: gguf, base: c.ropeBase, dimensions: c.ropeDimensions, context: c.contextLength)
+            (c.ropeFrequencyFactors, c.ropeAttentionFactor) = (scaling.factors, scaling.cosineScale)
+            (c.ropeLongFrequencyFactors, c.ropeLongAfter) = (scaling.long?.factors, scaling.long?.after)
         }
         // llama.cpp's converter writes 0 for "no window" (Phi-3 without one); Gemma 2 always has one (4,096 by default).
         let window = try k.optionalInteger("attention.sliding_window") ?? (arch == .gemma2 ? 4096 : 0)
@@ -121,11 +122,11 @@ extension ModelConfig {
 
 /// The rotary scaling a GGUF file asks for, as divisors of the inverse frequencies and a multiplier on the
 /// cosines and sines: `rope.scaling.type` none, linear (factor) or yarn, llama.cpp's `rope_freqs.weight`
-/// tensor (Llama 3), and `rope.scaling.attn_factor`. LongRoPE, YaRN's extrapolation factor and DeepSeek's
-/// log multiplier are refused by name.
+/// tensor (Llama 3), Phi-3's LongRoPE `rope_factors_long/short.weight` tensors, and `rope.scaling.attn_factor`.
+/// YaRN's extrapolation factor and DeepSeek's log multiplier are refused by name.
 private func ropeScaling(
     _ k: ArchitectureKeys, gguf: GGUFFile, base: Float, dimensions: Int, context: Int
-) throws(ModelFormatError) -> (factors: [Float]?, cosineScale: Float?) {
+) throws(ModelFormatError) -> (factors: [Float]?, cosineScale: Float?, long: (factors: [Float], after: Int)?) {
     var factors: [Float]?
     var cosineScale = Float(try k.optionalNumber("rope.scaling.attn_factor") ?? 1)
     let type = try k.optionalString("rope.scaling.type") ?? "none"
@@ -170,10 +171,35 @@ private func ropeScaling(
         y.attentionFactor = yarnValues["yarn_attn_factor"]
         factors = y.frequencyFactors(base: base, dimensions: dimensions)
         cosineScale *= Float(y.cosineScale)
+    case "longrope": break  // the factor tensors below
     default:
         throw ModelFormatError(
             .unsupportedFeature, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.type",
-            expected: "none, linear or yarn (with Llama 3's rope_freqs.weight tensor); \(type) is not implemented", found: type)
+            expected: "none, linear, yarn or longrope (with Llama 3's rope_freqs.weight or Phi-3's rope_factors_long/short tensors); \(type) is not implemented", found: type)
+    }
+    func pairFactors(_ name: String) throws(ModelFormatError) -> [Float]? {
+        guard let info = gguf.tensorInfo(name) else { return nil }
+        guard info.shape == [dimensions / 2] else {
+            throw ModelFormatError(.shapeMismatch, file: gguf.path, field: "tensor.\(name).shape", expected: "[\(dimensions / 2)]", found: "\(info.shape)")
+        }
+        return try gguf.floats(info)
+    }
+    // LongRoPE (Phi-3 128k, Phi-3.5): short factors up to the original context, long ones in a pass
+    // beyond it. llama.cpp picks by the context size it is run with; Locus by the pass, as transformers.
+    var long: (factors: [Float], after: Int)?
+    let longFactors = try pairFactors("rope_factors_long.weight"), shortFactors = try pairFactors("rope_factors_short.weight")
+    if longFactors != nil || shortFactors != nil || type == "longrope" {
+        guard type == "none" || type == "longrope", factors == nil, gguf.tensorInfo("rope_freqs.weight") == nil else {
+            throw ModelFormatError(.unsupportedFeature, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.type", expected: "none or longrope with rope_factors_long/short tensors", found: type)
+        }
+        guard let longFactors, let shortFactors else {
+            throw ModelFormatError(.missingField, file: gguf.path, field: "tensor.rope_factors_\(longFactors == nil ? "long" : "short").weight", expected: "both LongRoPE factor tensors", found: "none")
+        }
+        guard let original else {
+            throw ModelFormatError(.missingField, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.original_context_length", expected: "the context LongRoPE's long factors start after", found: "none")
+        }
+        factors = shortFactors
+        long = (longFactors, original)
     }
     if let info = gguf.tensorInfo("rope_freqs.weight") {
         guard info.shape == [dimensions / 2] else {
@@ -182,5 +208,5 @@ private func ropeScaling(
         let f = try gguf.floats(info)
         factors = factors.map { zip($0, f).map { $0 * $1 } } ?? f
     }
-    return (factors, cosineScale == 1 ? nil : cosineScale)
+    return (factors, cosineScale == 1 ? nil : cosineScale, long)
 }

@@ -198,11 +198,12 @@ private func readRotary(_ j: ConfigJSON, into c: inout ModelConfig) throws {
         "llama3": ["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"],
         "yarn": ["factor", "original_max_position_embeddings", "attention_factor", "beta_fast", "beta_slow", "mscale",
                  "mscale_all_dim", "truncate"],
+        "longrope": ["factor", "original_max_position_embeddings", "attention_factor", "short_factor", "long_factor"],
     ]
     guard let keys = scalingKeys[type] else {
         throw ModelFormatError(
             .unsupportedFeature, file: j.file, field: "\(field).rope_type",
-            expected: "default, linear, llama3 or yarn (\(type) is not implemented)", found: type)
+            expected: "default, linear, llama3, yarn or longrope (\(type) is not implemented)", found: type)
     }
     let understood = keys.union(["rope_type", "type", "rope_theta", "partial_rotary_factor"])
     if let extra = params.keys.sorted().first(where: { !understood.contains($0) }) {
@@ -253,6 +254,21 @@ private func readRotary(_ j: ConfigJSON, into c: inout ModelConfig) throws {
         y.mscaleAllDimensions = try number("mscale_all_dim")
         c.ropeFrequencyFactors = y.frequencyFactors(base: c.ropeBase, dimensions: c.ropeDimensions)
         c.ropeAttentionFactor = Float(y.cosineScale)
+    case "longrope":
+        func factors(_ k: String) throws -> [Float] {
+            guard let a = params[k]?.array, a.count == half, let f = Optional(a.compactMap(\.number)), f.count == half, f.allSatisfy({ $0 > 0 }) else {
+                throw ModelFormatError(.malformed, file: j.file, field: "\(field).\(k)", expected: "\(half) positive numbers (one per rotating pair)", found: "\(params[k] ?? .null)")
+            }
+            return f.map(Float.init)
+        }
+        let original = try originalContext()
+        // transformers: a null factor is the ratio of the context lengths; the attention factor follows from it.
+        let factor = try number("factor") ?? Double(c.contextLength) / Double(original)
+        c.ropeFrequencyFactors = try factors("short_factor")
+        c.ropeLongFrequencyFactors = try factors("long_factor")
+        c.ropeLongAfter = original
+        let attention = try number("attention_factor") ?? (factor <= 1 ? 1 : (1 + log(factor) / log(Double(original))).squareRoot())
+        c.ropeAttentionFactor = Float(attention)
     default: break
     }
 }

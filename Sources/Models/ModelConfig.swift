@@ -47,6 +47,10 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     /// Multiplier on the rotary cosines and sines, so on q and k after rotation (YaRN's attention factor,
     /// `attention_scaling` in transformers). nil: 1.
     public var ropeAttentionFactor: Float?
+    /// LongRoPE (Phi-3 128k, Phi-3.5): the divisors used instead of `ropeFrequencyFactors` (the short
+    /// ones) in a pass whose largest position reaches `ropeLongAfter` or beyond, as transformers picks them.
+    public var ropeLongFrequencyFactors: [Float]?
+    public var ropeLongAfter: Int?
     /// Sliding-window size for local layers, and which layers are global (Gemma 3: every 6th;
     /// Gemma 2: every 2nd; nil pattern: every layer is local, as Mistral).
     public var slidingWindow: Int?
@@ -118,10 +122,18 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         isLocal(layer: layer) ? (ropeLocalBase ?? ropeBase) : ropeBase
     }
 
-    /// The rotary frequency divisors at a layer: none on local layers that have their own base (Gemma 3's
-    /// scaling is for its global layers only).
-    public func ropeFrequencyFactors(layer: Int) -> [Float]? {
-        isLocal(layer: layer) && ropeLocalBase != nil ? nil : ropeFrequencyFactors
+    /// The rotary frequency divisors at a layer, in a pass over `positions` positions: none on local layers
+    /// that have their own base (Gemma 3's scaling is for its global layers only); LongRoPE's long ones
+    /// when the pass goes past `ropeLongAfter` positions.
+    public func ropeFrequencyFactors(layer: Int, positions: Int = 0) -> [Float]? {
+        if isLocal(layer: layer) && ropeLocalBase != nil { return nil }
+        return usesLongFactors(positions: positions) ? ropeLongFrequencyFactors : ropeFrequencyFactors
+    }
+
+    /// Whether a pass over `positions` positions (its largest position + 1) takes LongRoPE's long factors.
+    public func usesLongFactors(positions: Int) -> Bool {
+        guard ropeLongFrequencyFactors != nil, let after = ropeLongAfter else { return false }
+        return positions > after
     }
 
     /// The multiplier on the rotary cosines and sines at a layer (1 where the scaling does not apply).
@@ -147,6 +159,9 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         }
         if let f = ropeFrequencyFactors, f.count != ropeDimensions / 2 || !f.allSatisfy({ $0.isFinite && $0 > 0 }) {
             throw ModelFormatError(.malformed, file: file, field: field("rope_frequency_factors"), expected: "\(ropeDimensions / 2) positive factors", found: "\(f.count) values")
+        }
+        if let f = ropeLongFrequencyFactors, f.count != ropeDimensions / 2 || !f.allSatisfy({ $0.isFinite && $0 > 0 }) || ropeLongAfter == nil {
+            throw ModelFormatError(.malformed, file: file, field: field("rope_long_frequency_factors"), expected: "\(ropeDimensions / 2) positive factors and an original context", found: "\(f.count) values")
         }
         if let a = ropeAttentionFactor, !(a > 0 && a.isFinite) {
             throw ModelFormatError(.malformed, file: file, field: field("rope_attention_factor"), expected: "a positive factor", found: "\(a)")

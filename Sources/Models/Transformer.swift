@@ -208,24 +208,26 @@ public struct Transformer: Sendable {
     }
 }
 
-/// Rotary tables per kind of layer (local or global), built on first use for the positions needed.
+/// Rotary tables per kind of layer (local or global) and, for LongRoPE, per factor set (short or long:
+/// chosen by the pass's largest position), built on first use for the positions needed.
 final class RotaryCache: @unchecked Sendable {
     private let config: ModelConfig
     private let lock = NSLock()
-    private var tables: [Bool: RotaryTable] = [:]
+    private var tables: [TableKind: RotaryTable] = [:]
+    private struct TableKind: Hashable { var local: Bool, long: Bool }
 
     init(config: ModelConfig) { self.config = config }
 
     func table(layer: Int, positions: Int) -> RotaryTable {
-        let local = config.isLocal(layer: layer)
+        let kind = TableKind(local: config.isLocal(layer: layer), long: config.usesLongFactors(positions: positions))
         lock.lock()
         defer { lock.unlock() }
-        if let t = tables[local], t.cos.count / (t.dims / 2) >= positions { return t }
+        if let t = tables[kind], t.cos.count / (t.dims / 2) >= positions { return t }
         let n = max(positions, min(1024, config.contextLength))
         let t = RotaryTable(
             base: config.ropeBase(layer: layer), dims: config.ropeDimensions, positions: n, pairing: config.rotaryPairing,
-            factors: config.ropeFrequencyFactors(layer: layer), scale: config.ropeAttentionFactor(layer: layer))
-        tables[local] = t
+            factors: config.ropeFrequencyFactors(layer: layer, positions: positions), scale: config.ropeAttentionFactor(layer: layer))
+        tables[kind] = t
         return t
     }
 }

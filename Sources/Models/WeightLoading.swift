@@ -25,6 +25,9 @@ public enum WeightLoader {
         let unembedding = f.has("output.weight") ? try f.rowMatrix("output.weight", rows: c.vocabSize, cols: d) : nil
         let unembeddingBias = f.has("output.bias") ? try f.vector("output.bias", size: c.vocabSize) : nil
         if c.ropeFrequencyFactors != nil, f.has("rope_freqs.weight") { f.markUsed("rope_freqs.weight") }  // read by ModelConfig
+        if c.ropeLongFrequencyFactors != nil {
+            for name in ["rope_factors_long.weight", "rope_factors_short.weight"] { f.markUsed(name) }  // read by ModelConfig
+        }
 
         var blocks = [BlockWeights?](repeating: nil, count: c.nLayers)
         var firstError: ModelFormatError?

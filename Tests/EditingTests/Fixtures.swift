@@ -25,6 +25,14 @@ enum Fixtures {
         try Transformer(huggingFaceDirectory: goldenDirectory.appendingPathComponent(arch).path, weights: weights)
     }
 
+    /// The same LongRoPE model with its switch to the long factors after `positions` positions.
+    static func longFactors(after positions: Int, _ tf: Transformer) -> Transformer {
+        var c = tf.config
+        precondition(c.ropeLongFrequencyFactors != nil, "longFactors(after:): not a LongRoPE model")
+        c.ropeLongAfter = positions
+        return Transformer(config: c, weights: tf.weights)
+    }
+
     /// Deterministic pseudo-random token sequences.
     static func sequences(count: Int, length: Int, vocabulary: Int, seed: UInt64) -> [[Int]] {
         var rng = SplitMix64(seed: seed)

@@ -1,5 +1,6 @@
 import Foundation
 import ModelFormats
+import TestSupport
 import XCTest
 
 @testable import Models
@@ -129,5 +130,42 @@ final class RotaryScalingTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: path) }
         try withExtendedLifetime(source) { try w.write(to: path) }
         return try ModelConfig(gguf: try GGUFFile(path: path))
+    }
+}
+
+/// LongRoPE on the phi3 fixture (GoldenTests run its 8-token input, past the original context of 4:
+/// long factors): a pass that stays within 4 positions takes the short factors, as transformers does.
+final class LongRoPETests: XCTestCase {
+    var phi3: String { Bundle.module.url(forResource: "Fixtures/golden/phi3", withExtension: nil)!.path }
+
+    func testShortPassTakesShortFactorsOnBothPaths() throws {
+        let expected = try SafetensorsFile(path: phi3 + "/expected.safetensors")
+        let ids = try expected.tensor("input_ids").data.map { Int($0) }
+        let want = try expected.tensor("logits_prefix4")
+        let long = try expected.tensor("logits").data
+        for model in [try Transformer(gguf: try GGUFFile(path: phi3 + "/model.gguf")), try Transformer(huggingFaceDirectory: phi3)] {
+            XCTAssertEqual(model.config.ropeLongAfter, 4)
+            XCTAssertEqual(model.config.ropeFrequencyFactors?.first, 1)
+            XCTAssertEqual(model.config.ropeLongFrequencyFactors?.last, 16)
+            XCTAssertEqual(Double(model.config.ropeAttentionFactor!), (1 + log(8.0) / log(4.0)).squareRoot(), accuracy: 1e-6)
+            let r = try model.forward([Array(ids.prefix(4))], logits: .all)
+            assertClose(r.logits.data, want.data, "phi3 first 4 tokens (short factors)")
+            // The same positions inside the 8-token pass took the long factors and differ.
+            let V = model.config.vocabSize
+            let gap = zip(r.logits.data, long.prefix(4 * V)).map { abs($0 - $1) }.max()!
+            XCTAssertGreaterThan(gap, 1e-2, "short and long factors give different logits")
+        }
+    }
+
+    func testOneFactorTensorAloneIsRefused() throws {
+        let source = try GGUFFile(path: phi3 + "/model.gguf")
+        var w = source.writerCopy()  // reads from source's map until written
+        w.tensors.removeAll { $0.name == "rope_factors_short.weight" }
+        let path = NSTemporaryDirectory() + "longrope-\(UUID().uuidString).gguf"
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try withExtendedLifetime(source) { try w.write(to: path) }
+        XCTAssertThrowsError(try ModelConfig(gguf: try GGUFFile(path: path))) { e in
+            XCTAssertEqual((e as? ModelFormatError)?.field, "tensor.rope_factors_short.weight")
+        }
     }
 }

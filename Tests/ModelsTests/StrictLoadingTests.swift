@@ -46,12 +46,12 @@ final class StrictLoadingTests: XCTestCase {
 
     func testUnimplementedRopeScalingIsNamed() throws {
         let e = try loadChanged { w in
-            w.set("llama.rope.scaling.type", .string("longrope"))
+            w.set("llama.rope.scaling.type", .string("dynamic"))
             w.set("llama.rope.scaling.factor", .float(4, .float32))
         }
         XCTAssertEqual(e?.kind, .unsupportedFeature)
         XCTAssertEqual(e?.field, "metadata.llama.rope.scaling.type")
-        XCTAssertTrue("\(e!)".contains("longrope"))
+        XCTAssertTrue("\(e!)".contains("dynamic"))
     }
 
     func testUnknownArchitectureIsNamed() throws {
@@ -157,12 +157,12 @@ final class HuggingFaceFolderErrorTests: XCTestCase {
             try s.write(toFile: p, atomically: true, encoding: .utf8)
         }
         XCTAssertEqual(error(extra)?.field, "num_experts")
-        let longrope = try folder("llama3") { d in
+        let dynamic = try folder("llama3") { d in
             let p = d + "/config.json"
-            let s = try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "\"llama3\"", with: "\"longrope\"")
+            let s = try String(contentsOfFile: p, encoding: .utf8).replacingOccurrences(of: "\"llama3\"", with: "\"dynamic\"")
             try s.write(toFile: p, atomically: true, encoding: .utf8)
         }
-        let e = error(longrope)
+        let e = error(dynamic)
         XCTAssertEqual(e?.kind, .unsupportedFeature)
         XCTAssertTrue(e?.field.hasSuffix("rope_type") ?? false, "\(String(describing: e))")
     }

@@ -932,6 +932,13 @@ QWEN2_SHARD = "150KB"
 # Qwen's 10^6) so that 8 positions turn the scaled pairs measurably.
 CTX_QWEN2 = 256
 QWEN2_YARN = {"rope_type": "yarn", "rope_theta": 10000.0, "factor": 4.0, "original_max_position_embeddings": 64}
+# Phi-3 runs with LongRoPE (as Phi-3-128k and Phi-3.5 do): per-pair divisors `short_factor` while a pass
+# stays within the original context of 4 positions, `long_factor` beyond it (the 8-token input), and
+# cos/sin times sqrt(1 + ln(32/4)/ln 4). `logits_prefix4` in expected.safetensors: the first 4 tokens alone
+# (short factors).
+PHI3_ORIG_CTX = 4
+PHI3_SHORT = [1.0, 1.02, 1.05, 1.1, 1.2, 1.3, 1.5, 2.0]
+PHI3_LONG = [1.0, 1.5, 2.5, 4.0, 6.0, 9.0, 12.0, 16.0]
 # Further YaRN parameter sets whose inverse frequencies and attention factor transformers computes for
 # yarn_variants.json (llama.cpp ignores beta_fast/beta_slow for qwen2, so they stay default in the model).
 YARN_VARIANTS = [
@@ -974,8 +981,9 @@ def make_config_more(arch: str):
         return Phi3Config(
             hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
             num_key_value_heads=2, hidden_act="silu", max_position_embeddings=CTX,
-            original_max_position_embeddings=CTX, rms_norm_eps=1e-5,
-            rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 1.0},
+            original_max_position_embeddings=PHI3_ORIG_CTX, rms_norm_eps=1e-5,
+            rope_parameters={"rope_type": "longrope", "rope_theta": 10000.0, "partial_rotary_factor": 1.0,
+                             "short_factor": PHI3_SHORT, "long_factor": PHI3_LONG},
             sliding_window=None, tie_word_embeddings=False, **common)
     if arch == "gptneox":
         return GPTNeoXConfig(
@@ -1656,6 +1664,9 @@ def expected_gguf_tensors(model, arch: str) -> dict[str, np.ndarray]:
         out["output.weight"] = sd["lm_head.weight"]
     if arch == "llama3":
         out["rope_freqs.weight"] = llama3_rope_factors(cfg)
+    if arch == "phi3":
+        out["rope_factors_long.weight"] = np.array(PHI3_LONG, dtype=np.float32)
+        out["rope_factors_short.weight"] = np.array(PHI3_SHORT, dtype=np.float32)
     return out
 
 
@@ -1691,7 +1702,7 @@ def check_gguf_more(path: Path, model, arch: str) -> dict:
         e = expected[t.name]
         assert list(t.shape) == list(reversed(e.shape)), (t.name, list(t.shape), e.shape)  # ne = [in, out]
         a = np.asarray(t.data).reshape(e.shape)
-        if t.name == "rope_freqs.weight":
+        if t.name in ("rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"):
             assert np.allclose(a, e, rtol=1e-6, atol=0), (a, e)
         else:
             assert np.array_equal(a, e), t.name
@@ -1784,6 +1795,12 @@ def run_arch_more(arch: str, outdir: Path) -> dict:
     safetensors.torch.save_file(tensors, str(d / "expected.safetensors"), metadata={"input_ids": json.dumps(ids.tolist())})
     if arch == "qwen2":
         write_yarn_variants(model.config, d / "yarn_variants.json")
+    if arch == "phi3":
+        with torch.no_grad():
+            short = model(input_ids=ids[None, :PHI3_ORIG_CTX]).logits[0]
+        assert not torch.allclose(short, tensors["logits"][:PHI3_ORIG_CTX], atol=1e-3), "phi3: short and long factors should differ"
+        tensors["logits_prefix4"] = short.detach().to(torch.float32).contiguous().clone()
+        safetensors.torch.save_file(tensors, str(d / "expected.safetensors"), metadata={"input_ids": json.dumps(ids.tolist())})
 
     if arch == "qwen2":
         model.save_pretrained(str(d), safe_serialization=True, max_shard_size=QWEN2_SHARD)
@@ -1867,8 +1884,13 @@ def more_arch_features(r) -> str:
         return (f"fused qkv_proj [{(H + 2 * KV) * dh}, {c.hidden_size}] = rows q [0,{H * dh}) | k [{H * dh},{(H + KV) * dh}) | "
                 f"v [{(H + KV) * dh},{(H + 2 * KV) * dh}); fused gate_up_proj [{2 * c.intermediate_size}, {c.hidden_size}] = rows gate "
                 f"[0,{c.intermediate_size}) | up [{c.intermediate_size},{2 * c.intermediate_size}), mlp.hook_post = up * silu(gate); "
-                f"RMSNorm eps {c.rms_norm_eps}; RoPE default theta {c.rope_parameters['rope_theta']:g}, partial_rotary_factor 1.0 "
-                f"(no rope_scaling; original_max_position_embeddings {c.original_max_position_embeddings}); no sliding window; no biases; untied")
+                f"RMSNorm eps {c.rms_norm_eps}; RoPE theta {c.rope_parameters['rope_theta']:g}, partial_rotary_factor 1.0, LongRoPE: "
+                f"original_max_position_embeddings {c.original_max_position_embeddings}, max_position_embeddings {c.max_position_embeddings}; "
+                f"inv_freq_i = theta^(-2i/16) / short_factor[i] while the pass's largest position + 1 <= {c.original_max_position_embeddings}, "
+                f"/ long_factor[i] beyond (the 8-token input uses long); short_factor {PHI3_SHORT}, long_factor {PHI3_LONG}; cos and sin "
+                f"times attention factor sqrt(1 + ln({c.max_position_embeddings}/{c.original_max_position_embeddings})/ln {c.original_max_position_embeddings}) "
+                f"= {math.sqrt(1 + math.log(c.max_position_embeddings / c.original_max_position_embeddings) / math.log(c.original_max_position_embeddings)):.6f}; "
+                "`logits_prefix4` = HF logits of the first 4 tokens alone (short factors); no sliding window; no biases; untied")
     if a == "gptneox":
         dh = c.hidden_size // c.num_attention_heads
         rd = int(dh * c.rope_parameters["partial_rotary_factor"])
@@ -1933,8 +1955,10 @@ GGUF_LAYOUT_NOTES = {
         "`blk.N.ffn_up.weight` = HF `gate_up_proj.weight` UNCHANGED, ne = [64, 192] = 2*d_mlp rows: gate rows [0,96), "
         "up rows [96,192); there is NO `ffn_gate` tensor (llama.cpp splits ffn_up's output in halves, SwiGLU on the first).",
         "`phi3.rope.dimension_count` = int(partial_rotary_factor * n_embd) / n_head = 16; "
-        "`phi3.rope.scaling.original_context_length` = 32; `phi3.attention.sliding_window` = 0 (means: no window; the "
-        "converter writes 0 when the HF config has none). No rope_factors_long/short tensors (no longrope).",
+        "`phi3.rope.scaling.original_context_length` = 4; `phi3.attention.sliding_window` = 0 (means: no window; the "
+        "converter writes 0 when the HF config has none). LongRoPE: `rope_factors_long.weight` and `rope_factors_short.weight` "
+        "F32 ne = [8] (the HF lists), `phi3.rope.scaling.attn_factor` = sqrt(1 + ln 8 / ln 4); llama.cpp picks the long "
+        "factors when its context is longer than 4, transformers (and Locus) when the pass is.",
     ],
     "gptneox": [
         "`blk.N.attn_qkv.{weight,bias}` REORDERED from HF's per-head interleave [h, (q|k|v), d_head] into "
