@@ -104,4 +104,27 @@ final class RealModelTests: XCTestCase {
         try e.revert()
         XCTAssertEqual(e.transformer.weights.blocks[5].wOut, model.transformer.weights.blocks[5].wOut, "revert gives the file's weights back")
     }
+
+    /// MEMIT on the real Gemma 3 270M: z's δ before layer 7's post-MLP norm, and each layer's residual
+    /// carried back through its norm (layers 3–7 as Locus chose them, λ = 200, SmolLM2's other values,
+    /// statistics from 4,096 WikiText tokens to stay quick). The new target overtakes the old one.
+    func testMEMITOnGemma3EditsThroughThePostMLPNorms() throws {
+        let path = try TestModels.path(.gemma3)
+        let model = try LanguageModel(path: path)
+        let dir = try Fixtures.temporaryDirectory(self)
+        var file = try HyperparameterFile.shipped(forModel: ["SmolLM2-135M-Instruct.Q4_1.gguf"]).file
+        file.memit!.layers = [3, 4, 5, 6, 7]
+        file.memit!.mom2Tokens = 4096
+        file.memit!.mom2UpdateWeight = 200  // SmolLM2's λ = 2000 leaves this model's P(Rome) at 0.66 (λ = 20000: unchanged)
+        let e = try editor(model, file, ledger: dir + "/gemma3.edits.h5", dir: dir)
+        let outcome = try e.apply(try eiffel(), method: .memit, counterFact: true)
+        XCTAssertTrue(outcome.applied, "\(outcome.failures)")
+        XCTAssertLessThan(outcome.newProbabilityBefore[0], 0.01)
+        XCTAssertGreaterThan(outcome.newProbabilityAfter[0], try XCTUnwrap(outcome.trueProbabilityAfter[0]))
+        XCTAssertEqual(try XCTUnwrap(outcome.counterFactAfter)[0].efficacySuccess, 1)
+        try e.revert()
+        for l in [3, 4, 5, 6, 7] {
+            XCTAssertEqual(e.transformer.weights.blocks[l].wOut, model.transformer.weights.blocks[l].wOut, "revert gives layer \(l) back")
+        }
+    }
 }
