@@ -106,11 +106,8 @@ public enum MEMIT {
 
     /// The residual-stream targets `z` from the optimisations: `h + δ`, or `h + N(m + δ) − N(m)` when δ
     /// sat before the post-MLP norm (`m` is `W_out`'s output at the subject token, `initialValue`).
-    static func residualTargets(
-        _ transformer: Transformer, _ prompts: [MemitPrompts], _ opts: [DeltaOptimization], zLayer: Int
-    ) throws(EditError) -> [[Float]] {
+    static func residualTargets(_ transformer: Transformer, _ opts: [DeltaOptimization], hidden hs: [[Float]], zLayer: Int) -> [[Float]] {
         guard zSite(transformer, zLayer: zLayer).site == .mlpOut else { return opts.map(\.target) }
-        let hs = try hidden(transformer, prompts, layer: zLayer)
         return zip(hs, opts).map { h, o in
             let before = transformer.postMLPNorm(layer: zLayer, o.initialValue, rows: 1)
             let after = transformer.postMLPNorm(layer: zLayer, o.target, rows: 1)
@@ -181,18 +178,13 @@ public enum MEMIT {
     /// Where the MLP output is normalised after `W_out` (Gemma 2 and 3), the residual column `r` each
     /// request should add at this layer becomes the change of `W_out k` whose normalised value moves
     /// by `r` (`Transformer.preNormChange`); elsewhere `R` is used as it is.
-    static func preNormResiduals(_ transformer: Transformer, layer: Int, keys: [[Float]], residuals r: inout [Float]) throws(EditError) {
+    static func preNormResiduals(_ transformer: Transformer, layer: Int, keys: [[Float]], residuals r: inout [Float]) {
         guard transformer.hasPostMLPNorm(layer: layer) else { return }
         let n = keys.count, D = transformer.config.dModel
         let m = transformer.mlpOutput(layer: layer, keys: keys.flatMap { $0 }, rows: n)
         for q in 0..<n {
             let column = (0..<D).map { r[$0 * n + q] }
-            let change: [Float]
-            do {
-                change = try transformer.preNormChange(layer: layer, output: Array(m[(q * D)..<((q + 1) * D)]), change: column)
-            } catch {
-                throw .unsupported(what: "MEMIT through the post-MLP norm of layer \(layer)", reason: error.description)
-            }
+            let change = transformer.preNormChange(layer: layer, output: Array(m[(q * D)..<((q + 1) * D)]), change: column)
             for j in 0..<D { r[j * n + q] = change[j] }
         }
     }
@@ -214,7 +206,10 @@ public enum MEMIT {
         let opts: [DeltaOptimization]
         if let precomputed { opts = precomputed } else { opts = try targets(transformer, prompts, zLayer: zLayer, hyperparameters: h, log: log) }
         var seconds = (targets: Date().timeIntervalSince(t0), keys: 0.0, solve: 0.0)
-        let zs = try residualTargets(transformer, prompts, opts, zLayer: zLayer)
+        let tHidden = Date()
+        let unedited = try hidden(transformer, prompts, layer: zLayer)
+        seconds.keys += Date().timeIntervalSince(tHidden)
+        let zs = residualTargets(transformer, opts, hidden: unedited, zLayer: zLayer)
         var current = transformer
         var deltas: [WeightDelta] = []
         var norms: [Double] = []
@@ -225,7 +220,7 @@ public enum MEMIT {
             }
             let t1 = Date()
             let ks = try keys(current, prompts, layer: layer)
-            let hs = try hidden(current, prompts, layer: zLayer)
+            let hs = i == 0 ? unedited : try hidden(current, prompts, layer: zLayer)
             let t2 = Date()
             seconds.keys += t2.timeIntervalSince(t1)
             defer { seconds.solve += Date().timeIntervalSince(t2) }
@@ -242,7 +237,7 @@ public enum MEMIT {
                 meanNorm += s.squareRoot() / Double(n)
             }
             norms.append(meanNorm)
-            try preNormResiduals(current, layer: layer, keys: ks, residuals: &r)
+            preNormResiduals(current, layer: layer, keys: ks, residuals: &r)
             let left = try update.left(keys: ks, statistics: stats, layerIndex: i, hyperparameters: h)
             let delta = WeightDelta(layer: layer, rank: n, left: left, right: r)
             guard delta.isFinite else { throw .nonFinite(what: "the update of layer \(layer)") }

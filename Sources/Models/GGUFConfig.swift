@@ -140,8 +140,8 @@ private func ropeScaling(
     if type != "yarn", let key = yarnKeys.first(where: { yarnValues[$0] != nil }) {
         throw ModelFormatError(.malformed, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.\(key)", expected: "only with rope.scaling.type yarn", found: type)
     }
-    func requiredFactor(_ what: String) throws(ModelFormatError) -> Double {
-        guard let f = factor, f > 0 else {
+    func requiredFactor(_ what: String, or legacy: Double? = nil) throws(ModelFormatError) -> Double {
+        guard let f = factor ?? legacy, f > 0 else {
             throw ModelFormatError(.missingField, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.factor", expected: "a positive factor for \(what)", found: "none")
         }
         return f
@@ -150,10 +150,7 @@ private func ropeScaling(
     case "none":
         if let f = try k.optionalNumber("rope.scale_linear"), f != 1 { factors = Array(repeating: Float(f), count: dimensions / 2) }
     case "linear":
-        let legacy = try k.optionalNumber("rope.scale_linear")
-        guard let f = factor ?? legacy, f > 0 else {
-            throw ModelFormatError(.missingField, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.factor", expected: "a positive factor for linear scaling", found: "none")
-        }
+        let f = try requiredFactor("linear scaling", or: try k.optionalNumber("rope.scale_linear"))
         if f != 1 { factors = Array(repeating: Float(f), count: dimensions / 2) }
     case "yarn":
         // llama.cpp's extrapolation factor (1 in every converted model) and DeepSeek's log multiplier are
@@ -187,9 +184,10 @@ private func ropeScaling(
     // LongRoPE (Phi-3 128k, Phi-3.5): short factors up to the original context, long ones in a pass
     // beyond it. llama.cpp picks by the context size it is run with; Locus by the pass, as transformers.
     var long: (factors: [Float], after: Int)?
+    let llama3Factors = try pairFactors("rope_freqs.weight")
     let longFactors = try pairFactors("rope_factors_long.weight"), shortFactors = try pairFactors("rope_factors_short.weight")
     if longFactors != nil || shortFactors != nil || type == "longrope" {
-        guard type == "none" || type == "longrope", factors == nil, gguf.tensorInfo("rope_freqs.weight") == nil else {
+        guard type == "none" || type == "longrope", factors == nil, llama3Factors == nil else {
             throw ModelFormatError(.unsupportedFeature, file: gguf.path, field: "metadata.\(k.prefix)rope.scaling.type", expected: "none or longrope with rope_factors_long/short tensors", found: type)
         }
         guard let longFactors, let shortFactors else {
@@ -201,12 +199,6 @@ private func ropeScaling(
         factors = shortFactors
         long = (longFactors, original)
     }
-    if let info = gguf.tensorInfo("rope_freqs.weight") {
-        guard info.shape == [dimensions / 2] else {
-            throw ModelFormatError(.shapeMismatch, file: gguf.path, field: "tensor.rope_freqs.weight.shape", expected: "[\(dimensions / 2)]", found: "\(info.shape)")
-        }
-        let f = try gguf.floats(info)
-        factors = factors.map { zip($0, f).map { $0 * $1 } } ?? f
-    }
+    if let f = llama3Factors { factors = factors.map { zip($0, f).map { $0 * $1 } } ?? f }
     return (factors, cosineScale == 1 ? nil : cosineScale, long)
 }

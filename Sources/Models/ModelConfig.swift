@@ -125,7 +125,7 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     /// The rotary frequency divisors at a layer, in a pass over `positions` positions: none on local layers
     /// that have their own base (Gemma 3's scaling is for its global layers only); LongRoPE's long ones
     /// when the pass goes past `ropeLongAfter` positions.
-    public func ropeFrequencyFactors(layer: Int, positions: Int = 0) -> [Float]? {
+    public func ropeFrequencyFactors(layer: Int, positions: Int) -> [Float]? {
         if isLocal(layer: layer) && ropeLocalBase != nil { return nil }
         return usesLongFactors(positions: positions) ? ropeLongFrequencyFactors : ropeFrequencyFactors
     }

@@ -1,5 +1,3 @@
-import ModelFormats
-
 /// The norm some families apply to the MLP's output before it joins the residual stream (Gemma 2
 /// and 3: `post_feedforward_layernorm`), and `W_out`'s own output before it, for editors whose
 /// value vector is what `W_out` writes (ROME's `v*`, as EasyEdit takes it: the output of the MLP
@@ -42,11 +40,10 @@ extension Transformer {
     /// `v_i = g_i t_i / (g_i² + μ)` with μ the root of `Σ v_i² = d` (found by bisection; one
     /// dimension, exact up to rounding). Of the `x = s v` that all give it, the one nearest `m`
     /// (`s = v·m / v·v`) is returned as `x − m`. When `t` is reachable, `N(m + result) = t`.
-    public func preNormChange(layer: Int, output m: [Float], change r: [Float]) throws(ModelFormatError) -> [Float] {
+    public func preNormChange(layer: Int, output m: [Float], change r: [Float]) -> [Float] {
         guard let n = weights.blocks[layer].postMLPNorm else { return r }
-        guard config.norm == .rms, n.bias == nil else {
-            throw ModelFormatError(.unsupportedFeature, file: "model", field: "blocks.\(layer).post_mlp_norm", expected: "an RMSNorm without bias", found: "\(config.norm)")
-        }
+        // The loaders give post-MLP norms only to Gemma 2 and 3, whose norms are RMSNorms without bias.
+        precondition(config.norm == .rms && n.bias == nil, "preNormChange: a post-MLP norm that is not an RMSNorm")
         let d = config.dModel
         let g = n.weight.map(Double.init)
         let normalised = postMLPNorm(layer: layer, m, rows: 1)
