@@ -1,9 +1,8 @@
 // Dot products of stored rows with one Float32 vector, read straight from the file's blocks: the
 // matrix–vector product of decoding, where reading the weights is the whole cost. F16, BF16 and
 // Q8_0 are converted in registers, eight lanes at a time, and never written out. Q4_0 and Q4_1
-// split each block's nibbles with two byte-vector operations into a 32-byte buffer in L1 and take
-// them from there as Q8_0's bytes (Swift's SIMD integer conversions are library calls, and nibble
-// loops fused into the dot compile to scalar code); their offsets (m, or −8d) multiply the block's
+// first split a row's nibbles into bytes in an L1 buffer, then take them from there as Q8_0's bytes
+// (see `dotQ4`); their offsets (m, or −8d) multiply the block's
 // Σx, computed once per vector. The K-quants go through `dequantize` 256 values at a time. Sums run
 // in a different order from "dequantize, then dot", so results agree with it to rounding
 // (Tests/ModelFormatsTests/RowDotsTests.swift), not bit for bit.
@@ -25,12 +24,12 @@ extension StoredMatrix {
             let sums = UnsafeMutablePointer<Float>.allocate(capacity: blocks)
             defer { sums.deallocate() }
             for b in 0..<blocks { sums[b] = dotF32(x + 32 * b, ones, 32) }
-            let nibbles = UnsafeMutableRawPointer.allocate(byteCount: 32, alignment: 32)
-            defer { nibbles.deallocate() }
+            let scratch = Q4Scratch(blocks: blocks)
+            defer { scratch.deallocate() }
             if type == .q4_1 {
-                each { dotQ4(row: $0, x, sums, blocks, blockBytes: 20, codesAt: 4, minimum: { loadHalf($0, at: 2) }, nibbles) }
+                each { dotQ4(row: $0, x, sums, blocks, blockBytes: 20, codesAt: 4, minimum: { loadHalf($0, at: 2) }, scratch) }
             } else {
-                each { dotQ4(row: $0, x, sums, blocks, blockBytes: 18, codesAt: 2, minimum: { -8 * loadHalf($0, at: 0) }, nibbles) }
+                each { dotQ4(row: $0, x, sums, blocks, blockBytes: 18, codesAt: 2, minimum: { -8 * loadHalf($0, at: 0) }, scratch) }
             }
         default:
             let chunk = 256  // a whole number of blocks of every type (32 or 256 values)
@@ -114,14 +113,6 @@ private func dotBF16(_ row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ n: In
     return s
 }
 
-/// Eight unsigned bytes as floats (one zero-extension and one conversion with AVX2).
-@inline(__always) private func uint8x8(_ q: UnsafeRawPointer) -> SIMD8<Float> {
-    let p = q.assumingMemoryBound(to: UInt8.self)
-    var v = SIMD8<Float>()
-    for j in 0..<8 { v[j] = Float(p[j]) }
-    return v
-}
-
 /// Thirty-two ones (a block's Σx as a dot product), allocated once for the process.
 private let ones: UnsafePointer<Float> = {
     let p = UnsafeMutablePointer<Float>.allocate(capacity: 32)
@@ -129,26 +120,58 @@ private let ones: UnsafePointer<Float> = {
     return UnsafePointer(p)
 }()
 
+/// One row's unpacked nibbles (one byte per element) and its blocks' scales and offsets, reused
+/// across the rows of a `rowDots` call.
+private struct Q4Scratch {
+    let nibbles: UnsafeMutableRawPointer
+    let scales: UnsafeMutablePointer<Float>
+    let offsets: UnsafeMutablePointer<Float>
+    init(blocks: Int) {
+        nibbles = .allocate(byteCount: 32 * blocks, alignment: 64)
+        scales = .allocate(capacity: 2 * blocks)
+        offsets = scales + blocks
+    }
+    func deallocate() {
+        nibbles.deallocate()
+        scales.deallocate()
+    }
+}
+
+/// Eight bytes as floats, loaded straight into the widening conversion.
+@inline(__always) private func uint8x8(_ q: UnsafeRawPointer) -> SIMD8<Float> {
+    SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: q.loadUnaligned(as: SIMD8<UInt8>.self)))
+}
+
 /// Q4_0 / Q4_1 (d, [m,] 16 bytes: element j in the low nibble of byte j, j + 16 in its high nibble;
 /// x = q·d + m, with m = −8d for Q4_0): Σ_b (d_b · Σ_j q_j x_j + m_b · Σ_j x_j).
+///
+/// Two passes over the row. The first splits every block's nibbles into bytes and converts its d and m;
+/// the second only widens, converts and multiplies. In one pass the compiler forwarded the stored
+/// nibbles through byte inserts and chained each block's half-float loads to the previous block's sum
+/// (a register it merged into), so a block cost about twice its conversions (perf annotate, llvm-mca).
+/// What remains is bound by the conversions themselves: eight widenings and conversions per block.
 @inline(__always) private func dotQ4(
     row: UnsafeRawPointer, _ x: UnsafePointer<Float>, _ sums: UnsafePointer<Float>, _ blocks: Int, blockBytes: Int, codesAt: Int,
-    minimum: (UnsafeRawPointer) -> Float, _ nibbles: UnsafeMutableRawPointer
+    minimum: (UnsafeRawPointer) -> Float, _ scratch: Q4Scratch
 ) -> Float {
-    var total = SIMD8<Float>()
-    var offsets: Float = 0
+    let nibbles = scratch.nibbles, d = scratch.scales, m = scratch.offsets
     for b in 0..<blocks {
-        let p = row + blockBytes * b, xb = x + 32 * b
-        let q = p.loadUnaligned(fromByteOffset: codesAt, as: SIMD16<UInt8>.self)
-        nibbles.storeBytes(of: q & 0x0F, as: SIMD16<UInt8>.self)
-        nibbles.storeBytes(of: q &>> 4, toByteOffset: 16, as: SIMD16<UInt8>.self)
-        var a = uint8x8(nibbles) * load8(xb), c = uint8x8(nibbles + 8) * load8(xb + 8)
-        a.addProduct(uint8x8(nibbles + 16), load8(xb + 16))
-        c.addProduct(uint8x8(nibbles + 24), load8(xb + 24))
-        total.addProduct(a + c, SIMD8(repeating: loadHalf(p, at: 0)))
-        offsets += minimum(p) * sums[b]
+        let p = row + blockBytes * b
+        let q = p.loadUnaligned(fromByteOffset: codesAt, as: SIMD4<UInt32>.self)
+        nibbles.storeBytes(of: q & 0x0F0F_0F0F, toByteOffset: 32 * b, as: SIMD4<UInt32>.self)
+        nibbles.storeBytes(of: (q &>> 4) & 0x0F0F_0F0F, toByteOffset: 32 * b + 16, as: SIMD4<UInt32>.self)
+        d[b] = loadHalf(p, at: 0)
+        m[b] = minimum(p)
     }
-    return total.sum() + offsets
+    var total = SIMD8<Float>()
+    for b in 0..<blocks {
+        let n = nibbles + 32 * b, xb = x + 32 * b
+        var a = uint8x8(n) * load8(xb), c = uint8x8(n + 8) * load8(xb + 8)
+        a.addProduct(uint8x8(n + 16), load8(xb + 16))
+        c.addProduct(uint8x8(n + 24), load8(xb + 24))
+        total.addProduct(a + c, SIMD8(repeating: d[b]))
+    }
+    return total.sum() + dotF32(m, sums, blocks)
 }
 
 /// Q8_0 (34-byte blocks: d, 32 int8): Σ_b d_b · Σ_j q_j x_j.
