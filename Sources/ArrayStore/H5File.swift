@@ -15,19 +15,9 @@ public struct StoreError: Error, CustomStringConvertible, Sendable, Equatable {
     public var description: String { "\(file): \(object): \(message)" }
 }
 
-/// An attribute value stored on a dataset or group.
-public enum AttributeValue: Sendable, Equatable, CustomStringConvertible {
-    case string(String)
-    case double(Double)
-    case int(Int64)
-
-    public var description: String {
-        switch self {
-        case .string(let s): return s
-        case .double(let d): return String(d)
-        case .int(let i): return String(i)
-        }
-    }
+/// The version string recorded in files Locus writes (`locus_version`).
+public enum LocusVersion {
+    public static let string = "0.1.0"
 }
 
 /// An open HDF5 file: datasets of Float32/Float64/Int64 addressed by slash paths, with attributes.
@@ -52,6 +42,15 @@ public final class H5File {
             H5Fclose(id)
             closed = true
         }
+    }
+
+    /// The command that is writing files, as a shell would take it back (arguments with spaces or
+    /// quotes are single-quoted); recorded as `command` on every file `write` creates.
+    public static var commandLine: String {
+        CommandLine.arguments.map { a in
+            a.isEmpty || a.contains(where: { " \t\n'\"\\$`*?;&|<>()[]{}".contains($0) })
+                ? "'" + a.replacingOccurrences(of: "'", with: "'\\''") + "'" : a
+        }.joined(separator: " ")
     }
 
     static let quiet: Void = { _ = locus_no_error_printing() }()
@@ -81,6 +80,7 @@ public final class H5File {
         guard fid >= 0 else { throw StoreError(file: path, object: "/", message: "cannot create \(tmp)") }
         let file = H5File(path: path, id: fid)
         do {
+            try file.setAttributes(["locus_version": .string(LocusVersion.string), "command": .string(commandLine)])
             let result = try body(file)
             file.close()
             guard rename(tmp, path) == 0 else {
@@ -220,64 +220,5 @@ public final class H5File {
         let g = H5Gcreate2(id, name, lcpl, locus_H5P_DEFAULT(), locus_H5P_DEFAULT())
         guard g >= 0 else { throw StoreError(file: path, object: name, message: "cannot create group") }
         H5Gclose(g)
-    }
-
-    public func setAttributes(_ attributes: [String: AttributeValue], on name: String = "/") throws(StoreError) {
-        for (key, value) in attributes.sorted(by: { $0.key < $1.key }) {
-            let status: herr_t
-            switch value {
-            case .string(let s): status = H5LTset_attribute_string(id, name, key, s)
-            case .double(var d): status = H5LTset_attribute_double(id, name, key, &d, 1)
-            case .int(var i): status = H5LTset_attribute_long_long(id, name, key, &i, 1)
-            }
-            guard status >= 0 else { throw StoreError(file: path, object: name, message: "cannot set attribute \(key)") }
-        }
-    }
-
-    /// Reads every attribute of an object.
-    public func attributes(of name: String = "/") throws(StoreError) -> [String: AttributeValue] {
-        let obj = H5Oopen(id, name, locus_H5P_DEFAULT())
-        guard obj >= 0 else { throw StoreError(file: path, object: name, message: "no such object") }
-        defer { H5Oclose(obj) }
-        var result: [String: AttributeValue] = [:]
-        let n = H5Aget_num_attrs(obj)
-        for i in 0..<max(n, 0) {
-            let attr = H5Aopen_by_idx(obj, ".", H5_INDEX_NAME, H5_ITER_INC, hsize_t(i), locus_H5P_DEFAULT(), locus_H5P_DEFAULT())
-            guard attr >= 0 else { continue }
-            defer { H5Aclose(attr) }
-            let len = H5Aget_name(attr, 0, nil)
-            var buf = [CChar](repeating: 0, count: len + 1)
-            H5Aget_name(attr, len + 1, &buf)
-            let key = String(cString: buf)
-            let type = H5Aget_type(attr)
-            defer { H5Tclose(type) }
-            switch H5Tget_class(type) {
-            case H5T_STRING:
-                var s: UnsafeMutablePointer<CChar>?
-                if H5Tis_variable_str(type) > 0 {
-                    let mem = H5Tcopy(locus_H5T_C_S1())
-                    H5Tset_size(mem, locus_H5T_VARIABLE())
-                    H5Aread(attr, mem, &s)
-                    result[key] = .string(s.map { String(cString: $0) } ?? "")
-                    if let s { free(s) }
-                    H5Tclose(mem)
-                } else {
-                    let size = H5Tget_size(type)
-                    var chars = [CChar](repeating: 0, count: size + 1)
-                    H5Aread(attr, type, &chars)
-                    result[key] = .string(String(cString: chars))
-                }
-            case H5T_FLOAT:
-                var d: Double = 0
-                H5Aread(attr, locus_H5T_NATIVE_DOUBLE(), &d)
-                result[key] = .double(d)
-            case H5T_INTEGER:
-                var v: Int64 = 0
-                H5Aread(attr, locus_H5T_NATIVE_INT64(), &v)
-                result[key] = .int(v)
-            default: continue
-            }
-        }
-        return result
     }
 }

@@ -217,7 +217,7 @@ public struct KeyMomentAccumulator: Sendable, Equatable {
                     try f.write(doubles: sums[l]!, shape: [dimension, dimension], at: "sums/layer_\(l)")
                 }
                 var a = attributes
-                a["layers"] = .string(layers.map(String.init).joined(separator: ","))
+                a["layers"] = .integers(layers.sorted().map(Int64.init), shape: [layers.count])
                 a["token_count"] = .int(Int64(tokenCount))
                 a["next_batch"] = .int(Int64(nextBatch))
                 a["dimension"] = .int(Int64(dimension))
@@ -232,7 +232,7 @@ public struct KeyMomentAccumulator: Sendable, Equatable {
     static func resume(from path: String, layers: [Int], dimension: Int, attributes: [String: AttributeValue]) -> KeyMomentAccumulator? {
         guard FileManager.default.fileExists(atPath: path), let f = try? H5File.open(path), let a = try? f.attributes() else { return nil }
         for (k, v) in attributes where a[k] != v { return nil }
-        guard a["layers"] == .string(layers.sorted().map(String.init).joined(separator: ",")),
+        guard a["layers"] == .integers(layers.sorted().map(Int64.init), shape: [layers.count]),
             a["dimension"] == .int(Int64(dimension)),
             case .int(let tokens)? = a["token_count"], case .int(let next)? = a["next_batch"]
         else { return nil }

@@ -3,8 +3,8 @@ import Foundation
 /// Saving and loading captured activations (`ActivationCache`) as HDF5.
 ///
 /// Layout: one dataset per hook at `/activations/<hook name>`, Float32 with the hook's shape
-/// (`[batch, pos, ...]`), each with attributes `hook`, `model_sha256`, `model_file`, `dtype`, `prompt_ids`; the
-/// prompt token ids at `/prompt_ids` (`[batch, pos]`, padded with -1); file attributes say what made it.
+/// (`[batch, pos, ...]`), each with attributes `hook`, `model_sha256`, `model_file`, `dtype` and `prompt_ids` (an
+/// Int64 array `[batch, pos]`, padded with -1, as is the dataset `/prompt_ids`); file attributes say what made it.
 public enum ActivationStore {
     public static func save(
         _ cache: ActivationCache, promptIDs: [[Int]], modelPath: String, modelSHA256: String, to path: String,
@@ -19,7 +19,7 @@ public enum ActivationStore {
                 try f.write(
                     cache[id]!, at: "activations/\(id.name)",
                     attributes: [
-                        "hook": .string(id.name), "model_sha256": .string(modelSHA256), "prompt_ids": .string("\(promptIDs)"),
+                        "hook": .string(id.name), "model_sha256": .string(modelSHA256), "prompt_ids": .integers(ids, shape: [promptIDs.count, T]),
                         "model_file": .string((modelPath as NSString).lastPathComponent), "dtype": .string("float32"),
                     ])
             }
@@ -41,9 +41,4 @@ public enum ActivationStore {
         let prompts = (0..<shape[0]).map { b in (0..<shape[1]).map { Int(ids[b * shape[1] + $0]) }.filter { $0 >= 0 } }
         return (cache, prompts, try f.attributes())
     }
-}
-
-/// The version string recorded in files Locus writes.
-public enum LocusVersion {
-    public static let string = "0.1.0"
 }

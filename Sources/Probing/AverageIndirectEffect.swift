@@ -165,7 +165,7 @@ public struct AverageIndirectEffect: Codable, Sendable {
     public func writeHDF5(to path: String, provenance: Provenance) throws {
         try H5File.write(path) { f in
             for k in options.kinds {
-                try f.write(doubles: effect[k]!.flatMap { $0 }, shape: [6, layers], at: "effect/\(k.rawValue)", attributes: ["rows": .string(JSONText.encode(Self.roles))])
+                try f.write(doubles: effect[k]!.flatMap { $0 }, shape: [6, layers], at: "effect/\(k.rawValue)", attributes: ["rows": .strings(Self.roles)])
                 try f.write(doubles: std[k]!.flatMap { $0 }, shape: [6, layers], at: "std/\(k.rawValue)")
             }
             try f.write(integers: facts.map { Int64($0.knownID) }, shape: [facts.count], at: "facts/known_id")

@@ -26,8 +26,8 @@ public enum InterventionFile {
                 }
                 try f.setAttributes(
                     ["hook": .string(iv.hook), "operation": .string(JSONText.encode(op)),
-                     "sequences": .string(iv.sequences.map { JSONText.encode($0) } ?? "all"),
-                     "positions": .string(iv.positions.map { JSONText.encode($0) } ?? "all"),
+                     "sequences": iv.sequences.map { .integers($0.map(Int64.init), shape: [$0.count]) } ?? .string("all"),
+                     "positions": iv.positions.map { .integers($0.map(Int64.init), shape: [$0.count]) } ?? .string("all"),
                      "description": .string(iv.description)], on: g)
             }
         }
@@ -41,8 +41,8 @@ public enum InterventionFile {
             let hook = try f.requiredString("hook", on: g)
             var op = try JSONText.decode(Intervention.Operation.self, try f.requiredString("operation", on: g), file: path, field: g + " operation")
             func list(_ key: String) throws -> [Int]? {
-                let s = try f.requiredString(key, on: g)
-                return s == "all" ? nil : try JSONText.decode([Int].self, s, file: path, field: g + " " + key)
+                if case .string("all")? = try f.attributes(of: g)[key] { return nil }
+                return try f.requiredIntegers(key, on: g)
             }
             switch op {
             case .replace: op = .replace(values: try f.readTensor(g + "/values").data)

@@ -84,8 +84,8 @@ public struct LogitLens: Codable, Sendable {
             try f.write(integers: prompt.ids.map(Int64.init), shape: [T], at: "prompt_ids")
             var a = provenance.attributes
             a["prompt"] = .string(prompt.text)
-            a["tokens"] = .string(JSONText.encode(prompt.pieces))
-            a["layers"] = .string(JSONText.encode(layers))
+            a["tokens"] = .strings(prompt.pieces)
+            a["layers"] = .strings(layers)
             a["read_out"] = .string("final norm + unembedding of blocks.0.hook_resid_pre (row 0) and blocks.{l}.hook_resid_post (row l+1)")
             if let target { a["target"] = .string(target.text); a["target_id"] = .int(Int64(target.ids[0])) }
             try f.setAttributes(a)

@@ -113,7 +113,7 @@ public struct MemoryMining: Sendable {
             a["token_count"] = .int(Int64(windows.count * context))
             a["context"] = .int(Int64(context))
             a["top"] = .int(Int64(top))
-            a["layers"] = .string(JSONText.encode(layers))
+            a["layers"] = .integers(layers.map(Int64.init), shape: [layers.count])
             a["hook"] = .string("blocks.{l}.mlp.hook_post")
             a["minimum_prefix"] = .int(Int64(minimumPrefix))
             try f.setAttributes(a)
@@ -128,7 +128,7 @@ public struct MemoryMining: Sendable {
         guard sha == provenance.modelSHA256 else {
             throw ProbingError.badFile(path: path, field: "model_sha256", expected: provenance.modelSHA256, found: sha)
         }
-        let layers = try JSONText.decode([Int].self, try f.requiredString("layers"), file: path, field: "layers")
+        let layers = try f.requiredIntegers("layers")
         let (ids, shape) = try f.readIntegers("tokens")
         let tokens = (0..<shape[0]).map { w in (0..<shape[1]).map { Int(ids[w * shape[1] + $0]) } }
         let top = try f.shape(of: "layer_\(layers[0])/coefficient")[1]

@@ -32,6 +32,14 @@ extension H5File {
         }
         return s
     }
+
+    /// A 1-D integer array attribute that must be present.
+    func requiredIntegers(_ key: String, on object: String = "/") throws -> [Int] {
+        guard case .integers(let v, let shape)? = try attributes(of: object)[key], shape.count == 1 else {
+            throw ProbingError.badFile(path: path, field: "\(object) attribute \(key)", expected: "a 1-D integer array", found: "nothing")
+        }
+        return v.map { Int($0) }
+    }
 }
 
 /// JSON helpers for values stored as attributes.

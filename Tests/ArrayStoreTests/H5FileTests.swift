@@ -35,6 +35,29 @@ final class H5FileTests: XCTestCase {
         XCTAssertThrowsError(try f.readTensor("missing"))
     }
 
+    /// Arrays, UTF-8 strings and the stamp every file gets: what h5py reads back as int64 arrays and `str`.
+    func testArrayAndUTF8AttributesAndTheWritersStamp() throws {
+        let path = dir + "/a.h5"
+        try H5File.write(path) { f in
+            try f.write(integers: [1], shape: [1], at: "x")
+            try f.setAttributes([
+                "ids": .integers([1, 2, 3, 4, 5, 6], shape: [2, 3]), "tokens": .strings(["The", " Eiffel", " Tour é"]),
+                "name": .string("München ✓"), "empty": .strings([]),
+            ], on: "x")
+            try f.setAttributes(["name": .string("replaced")], on: "x")
+        }
+        let f = try H5File.open(path)
+        let a = try f.attributes(of: "x")
+        XCTAssertEqual(a["ids"], .integers([1, 2, 3, 4, 5, 6], shape: [2, 3]))
+        XCTAssertEqual(a["tokens"], .strings(["The", " Eiffel", " Tour é"]))
+        XCTAssertEqual(a["name"], .string("replaced"))
+        XCTAssertEqual(a["empty"], .strings([]))
+        let root = try f.attributes()
+        XCTAssertEqual(root["locus_version"], .string(LocusVersion.string))
+        guard case .string(let command)? = root["command"] else { return XCTFail("no command attribute") }
+        XCTAssertTrue(command.contains(CommandLine.arguments[0]), command)
+    }
+
     /// The earliest HDF5 format refuses attributes over 64 KiB; files are written in the 1.8+ format,
     /// which stores them densely (a ledger entry of 1,000 requests, an evaluation's progress).
     func testAttributesLargerThan64KiB() throws {
