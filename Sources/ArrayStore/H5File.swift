@@ -73,7 +73,8 @@ public final class H5File {
         _ = quiet
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        AtomicFile.removeStale(for: path)
+        let tmp = AtomicFile.temporaryPath(for: path)
         let fapl = locus_file_access_dense_attributes()
         defer { H5Pclose(fapl) }
         let fid = H5Fcreate(tmp, locus_H5F_ACC_TRUNC(), locus_H5P_DEFAULT(), fapl)
@@ -83,9 +84,7 @@ public final class H5File {
             try file.setAttributes(["locus_version": .string(LocusVersion.string), "command": .string(commandLine)])
             let result = try body(file)
             file.close()
-            guard rename(tmp, path) == 0 else {
-                throw StoreError(file: path, object: "/", message: "cannot rename \(tmp) into place (errno \(errno))")
-            }
+            do { try AtomicFile.commit(tmp, to: path) } catch { throw StoreError(file: path, object: "/", message: error.message) }
             return result
         } catch {
             file.close()

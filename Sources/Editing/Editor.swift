@@ -91,6 +91,8 @@ public final class Editor: @unchecked Sendable {
     var factorCache: [String: CovarianceFactor] = [:]
     var templateCache: [String: [String]] = [:]
     var alphaEdit: AlphaEditState?
+    /// Why no shipped hyperparameters were found for the model file (thrown when an edit needs them).
+    var hyperparameterLookupError: EditError?
 
     /// A session on weights given directly (token-level use; text requests need `init(model:)`).
     public init(
@@ -117,23 +119,27 @@ public final class Editor: @unchecked Sendable {
     /// A session on a model file: statistics from the store, the ledger at `ledgerPath` (replayed if
     /// it exists), hyperparameters from the shipped file for this model unless given.
     ///
-    /// - Throws: `EditError` when the file cannot be hashed, no shipped hyperparameters match the model,
-    ///   or the ledger belongs to another file (`ledgerMismatch`) or cannot be read.
+    /// - Throws: `EditError` when the file cannot be hashed or the ledger belongs to another file
+    ///   (`ledgerMismatch`) or cannot be read. A model no shipped hyperparameters match opens (its ledger
+    ///   can be replayed, reverted, exported); editing it throws that error unless `hyperparameters` are given.
     public convenience init(
         model: LanguageModel, ledgerPath: String?, hyperparameters: HyperparameterFile? = nil, guards: EditGuards = EditGuards(),
         statisticsDirectory: String? = nil, statisticsProgress: StatisticsProgress? = nil
     ) throws(EditError) {
         let sha: String
         do { sha = try FileHash.sha256(path: model.path) } catch { throw .storage(file: model.path, reason: "\(error)") }
-        let file: HyperparameterFile
+        // Replaying, reverting and exporting a ledger need no hyperparameters: a model without a shipped
+        // file is refused only when it is edited (`hyperparameters(_:)` throws the lookup's error).
+        var file: HyperparameterFile?
+        var lookupError: EditError?
         if let hyperparameters {
             file = hyperparameters
         } else {
             let names = [(model.path as NSString).lastPathComponent, model.gguf?.metadata["general.name"]?.string ?? ""]
-            file = try HyperparameterFile.shipped(forModel: names).file
+            do throws(EditError) { file = try HyperparameterFile.shipped(forModel: names).file } catch { lookupError = error }
         }
         var h: [EditMethod: EditHyperparameters] = [:]
-        for m in EditMethod.allCases { if let v = file.values(for: m) { h[m] = v } }
+        for m in EditMethod.allCases { if let v = file?.values(for: m) { h[m] = v } }
         var ledger: Ledger?
         if let ledgerPath, FileManager.default.fileExists(atPath: ledgerPath) {
             ledger = try Ledger.load(ledgerPath, modelSHA256: sha)
@@ -147,12 +153,14 @@ public final class Editor: @unchecked Sendable {
                 try store.statistics(layers: layers, tokens: tokens, model: model, transformer: base, progress: statisticsProgress).statistics
             })
         self.ledgerPath = ledgerPath
+        self.hyperparameterLookupError = lookupError
     }
 
     // MARK: pieces
 
     func hyperparameters(_ method: EditMethod) throws(EditError) -> EditHyperparameters {
         guard let h = hyperparameters[method] else {
+            if let hyperparameterLookupError { throw hyperparameterLookupError }
             throw .malformedHyperparameters(file: "hyperparameters", field: method.rawValue, expected: "values for \(method.rawValue)", found: "none")
         }
         try h.validate(method: method, layerCount: base.config.nLayers)

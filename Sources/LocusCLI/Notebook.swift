@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Linalg
 import Locus
+import Tensors
 
 struct NotebookCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -90,14 +91,8 @@ func setRuntime(_ nb: inout Notebook, seconds: Double, failed: Bool) {
 /// Writes text to a temporary file beside `path` and renames it into place, so `path` holds either
 /// the old text or the new, never part of it.
 func writeAtomically(_ text: String, to path: String) throws {
-    let tmp = path + ".tmp-\(getpid())"
-    do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
-        throw ValidationError("\(path): cannot write the new text to \(tmp) (\(error.localizedDescription)); the notebook is unchanged")
-    }
-    guard rename(tmp, path) == 0 else {
-        let code = errno
-        unlink(tmp)
-        throw ValidationError("\(path): cannot rename \(tmp) onto it (\(String(cString: strerror(code)))); the notebook is unchanged")
+    do { try AtomicFile.write(Data(text.utf8), to: path) } catch {
+        throw ValidationError("\(error); the notebook is unchanged")
     }
 }
 

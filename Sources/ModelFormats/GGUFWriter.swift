@@ -1,4 +1,5 @@
 import Foundation
+import Tensors
 
 #if canImport(Glibc)
 import Glibc
@@ -96,8 +97,8 @@ public struct GGUFWriter {
         }
         header.pad(to: alignment)
 
-        let dir = (path as NSString).deletingLastPathComponent
-        let tmp = (dir.isEmpty ? "." : dir) + "/.\((path as NSString).lastPathComponent).tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        AtomicFile.removeStale(for: path)
+        let tmp = AtomicFile.temporaryPath(for: path)
         guard let f = fopen(tmp, "wb") else {
             throw ModelFormatError(.unreadable, file: path, field: "file", expected: "a writable folder", found: "cannot create \(tmp) (errno \(errno))")
         }
@@ -125,9 +126,12 @@ public struct GGUFWriter {
             }
         }
         if fclose(f) != 0 { ok = false }
-        guard ok, rename(tmp, path) == 0 else {
+        guard ok else {
             unlink(tmp)
-            throw ModelFormatError(.unreadable, file: path, field: "file", expected: "the file to be written and renamed into place", found: "errno \(errno)")
+            throw ModelFormatError(.unreadable, file: path, field: "file", expected: "the file to be written", found: "a write to \(tmp) failed (errno \(errno))")
+        }
+        do { try AtomicFile.commit(tmp, to: path) } catch {
+            throw ModelFormatError(.unreadable, file: path, field: "file", expected: "the file renamed into place", found: error.message)
         }
     }
 

@@ -119,10 +119,7 @@ public enum TraceStore {
 
 /// Writes bytes to a temporary file and renames it into place.
 func writeAtomically(_ data: Data, to path: String) throws {
-    let tmp = path + ".tmp-\(getpid())"
-    try data.write(to: URL(fileURLWithPath: tmp))
-    guard rename(tmp, path) == 0 else {
-        unlink(tmp)
-        throw ProbingError.badFile(path: path, field: "file", expected: "a writable path", found: "rename failed (errno \(errno))")
+    do { try AtomicFile.write(data, to: path) } catch {
+        throw ProbingError.badFile(path: path, field: "file", expected: "a writable path", found: error.message)
     }
 }

@@ -61,4 +61,17 @@ final class EditCommandTests: XCTestCase {
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/ledger.h5"))
     }
+
+    /// A model without shipped hyperparameters opens for replaying, reverting and exporting its ledger
+    /// (export used to be refused for want of hyperparameters it never uses); an edit without `--hparams`
+    /// goes to choosing layers from known facts, which a random model cannot give.
+    func testWithoutShippedHyperparametersOnlyEditingIsRefused() throws {
+        var edit = try LocusCommand.parseAsRoot(["edit", folder + "/request.yaml", "--model", folder + "/tiny.gguf", "--stats-dir", folder + "/stats", "--threads", "1"])
+        XCTAssertThrowsError(try captureStandardOutput { try edit.run() }) { error in
+            XCTAssertTrue("\(error)".contains("predicted correctly"), "\(error)")
+        }
+        var export = try LocusCommand.parseAsRoot(["export", "--model", folder + "/tiny.gguf", "--ledger", folder + "/none.h5", "--out", folder + "/copy.gguf"])
+        XCTAssertNoThrow(try captureStandardOutput { try export.run() })
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/copy.gguf"))
+    }
 }

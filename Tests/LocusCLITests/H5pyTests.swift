@@ -37,7 +37,13 @@ final class H5pyTests: XCTestCase {
             throw XCTSkip("Debian's python3-h5py is not installed")
         }
         let folder = try TinyModel.folder("locus-h5py")
-        defer { try? FileManager.default.removeItem(atPath: folder) }
+        // σ of the embeddings is cached under LOCUS_HOME: keep it out of the user's cache.
+        let savedHome = ProcessInfo.processInfo.environment["LOCUS_HOME"]
+        setenv("LOCUS_HOME", folder + "/home", 1)
+        defer {
+            if let savedHome { setenv("LOCUS_HOME", savedHome, 1) } else { unsetenv("LOCUS_HOME") }
+            try? FileManager.default.removeItem(atPath: folder)
+        }
         let model = ["--model", folder + "/tiny.gguf", "--threads", "1"]
         let prompt = "The Eiffel Tower is located in the city of"
         try locus(["run", prompt, "--capture", "blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern", "--out", folder + "/cache.h5"] + model)

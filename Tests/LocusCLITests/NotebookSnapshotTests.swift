@@ -83,10 +83,11 @@ final class NotebookSnapshotTests: XCTestCase {
     }
 
     func testInterruptedWriteLeavesTheNotebookIntact() throws {
-        let file = try copyFixture("tiny.md")
+        // A name so long (240 bytes) that its temporary (`.<name>.tmp-<pid>-<random>`) exceeds the 255 bytes
+        // a file name may have: writing the new text fails before any rename.
+        let file = folder + "/" + String(repeating: "n", count: 237) + ".md"
+        try FileManager.default.moveItem(atPath: try copyFixture("tiny.md"), toPath: file)
         let before = try Data(contentsOf: URL(fileURLWithPath: file))
-        // Occupy the temporary name with a folder, so writing the new text fails before any rename.
-        try FileManager.default.createDirectory(atPath: file + ".tmp-\(getpid())", withIntermediateDirectories: false)
         XCTAssertThrowsError(try locus("notebook", "run", file)) { error in
             XCTAssertTrue("\(error)".hasPrefix(file + ": cannot write"), "the error names the notebook: \(error)")
         }
