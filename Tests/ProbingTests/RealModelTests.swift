@@ -32,6 +32,18 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(3 * e.sigma, 0.35, accuracy: 0.001, "3σ = \(3 * e.sigma)")
     }
 
+    /// On the real model (weights in the file's Q4_1, 30 blocks × 9 heads) the 301 parts of the Eiffel
+    /// prompt's logit(' Paris') − logit(' Rome') add up to the model's own difference.
+    func testDirectLogitAttributionAddsUpOnSmolLM2() throws {
+        let m = try smollm2()
+        let p = PromptTokens("The Eiffel Tower is located in the city of", tokenizer: m.tokenizer)
+        let r = try DirectLogitAttribution.compute(
+            m.transformer, prompt: p, answer: try Target(" Paris", tokenizer: m.tokenizer), versus: try Target(" Rome", tokenizer: m.tokenizer))
+        XCTAssertEqual(r.parts.count, 1 + 30 * 9 + 30)
+        XCTAssertGreaterThan(r.difference, 1, "Paris over Rome")
+        XCTAssertEqual(r.total, r.difference, accuracy: 1e-4 * abs(r.difference))
+    }
+
     func testCleanAndCorruptedProbabilitiesMatchTheReference() throws {
         let m = try smollm2()
         var o = TraceOptions()

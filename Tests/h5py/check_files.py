@@ -127,13 +127,23 @@ def interventions(f, path):
         check(p == "all" or (isinstance(p, np.ndarray) and p.dtype == np.int64), where, f"positions {p!r}: expected 'all' or int64 array")
 
 
+def dla(f, path):
+    parts = str_array(f.attrs, path, "parts")
+    n = len(parts) if parts is not None else None
+    c = dataset(f, path, "contribution", "f8", shape=(n,) if n else None)
+    dataset(f, path, "layer", "i8", shape=(n,) if n else None)
+    dataset(f, path, "head", "i8", shape=(n,) if n else None)
+    if c is not None:
+        check(abs(c[()].sum() - f.attrs["uncapped_difference"]) < 1e-3 * max(1, abs(f.attrs["uncapped_difference"])), path, "parts do not sum to the difference")
+
+
 def generic(f, path):
     pass
 
 
 KINDS = {
     "cache.h5": activation_cache, "trace/trace.h5": trace, "lens/lens.h5": lens, "memories/memories.h5": generic,
-    "neurons/neurons.h5": generic, "ledger.h5": ledger, "interventions.h5": interventions,
+    "neurons/neurons.h5": generic, "dla/dla.h5": dla, "ledger.h5": ledger, "interventions.h5": interventions,
 }
 
 
