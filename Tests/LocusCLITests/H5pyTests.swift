@@ -49,6 +49,8 @@ final class H5pyTests: XCTestCase {
         try locus(["run", prompt, "--capture", "blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern", "--out", folder + "/cache.h5"] + model)
         try locus(["trace", prompt, "--subject", "Eiffel Tower", "--samples", "2", "--out", folder + "/trace"] + model)
         try locus(["lens", prompt, "--out", folder + "/lens"] + model)
+        try locus(["patch", prompt, "--corrupted", "The Eiffel Tower is located in the city ox", "--answer", " Paris", "--versus", " Rome",
+                   "--out", folder + "/patch"] + model)
         try locus(["dla", prompt, "--answer", " Paris", "--versus", " Rome", "--out", folder + "/dla"] + model)
         try locus(["memories", prompt, "--out", folder + "/memories"] + model)
         try locus(["neurons", prompt, "--steps", "4", "--out", folder + "/neurons"] + model)

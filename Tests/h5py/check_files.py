@@ -137,13 +137,25 @@ def dla(f, path):
         check(abs(c[()].sum() - f.attrs["uncapped_difference"]) < 1e-3 * max(1, abs(f.attrs["uncapped_difference"])), path, "parts do not sum to the difference")
 
 
+def patch(f, path):
+    tokens = str_array(f.attrs, path, "clean_tokens")
+    str_array(f.attrs, path, "corrupted_tokens")
+    T = len(tokens) if tokens is not None else None
+    for site in ("resid_pre", "attn_out", "mlp_out"):
+        d = dataset(f, path, f"effect/{site}", "f8", rank=2)
+        if d is not None and T:
+            check(d.shape[0] == T, f"{path}:/effect/{site}", f"shape {d.shape}: not one row per token")
+    dataset(f, path, "heads", "f8", rank=2)
+    dataset(f, path, "clean_ids", "i8", shape=(T,) if T else None)
+
+
 def generic(f, path):
     pass
 
 
 KINDS = {
     "cache.h5": activation_cache, "trace/trace.h5": trace, "lens/lens.h5": lens, "memories/memories.h5": generic,
-    "neurons/neurons.h5": generic, "dla/dla.h5": dla, "ledger.h5": ledger, "interventions.h5": interventions,
+    "neurons/neurons.h5": generic, "dla/dla.h5": dla, "patch/patch.h5": patch, "ledger.h5": ledger, "interventions.h5": interventions,
 }
 
 
