@@ -12,6 +12,7 @@ struct Generate: ParsableCommand {
     @Option(name: .customLong("top-k"), help: "Sample from the k most likely tokens (0 = all).") var topK = 0
     @Option(name: .customLong("top-p"), help: "Nucleus sampling mass.") var topP: Float = 1
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
+    @Option(help: "Add a steering vector (from `locus steer --out FILE`) × ALPHA at its hook, as FILE:ALPHA.") var steer: String?
 
     struct Report: Encodable {
         let prompt: String
@@ -25,7 +26,17 @@ struct Generate: ParsableCommand {
         let m = try options.load()
         let start = Date()
         let ids = try m.encode(prompt)
-        let r = try m.complete(prompt, maxNewTokens: maxTokens, sampling: Sampling(temperature: temperature, topK: topK, topP: topP, seed: seed))
+        let sampling = Sampling(temperature: temperature, topK: topK, topP: topP, seed: seed)
+        var hooks = Hooks()
+        if let steer {
+            guard let colon = steer.lastIndex(of: ":"), let alpha = Float(steer[steer.index(after: colon)...]) else {
+                throw ValidationError("--steer: expected FILE:ALPHA (e.g. vec.h5:4), found '\(steer)'")
+            }
+            let sha = try FileHash.sha256(path: m.path)
+            hooks = try SteeringVector.read(String(steer[..<colon]), modelSHA256: sha, dModel: m.transformer.config.dModel).hooks(alpha: alpha)
+        }
+        let out = try m.transformer.generate(ids, maxNewTokens: maxTokens, sampling: sampling, stop: Set([m.tokenizer.eosID].compactMap { $0 }), hooks: hooks)
+        let r = (ids: out, text: m.tokenizer.decode(out))
         let report = Report(prompt: prompt, promptTokens: ids, tokens: r.ids, text: r.text, seconds: Date().timeIntervalSince(start))
         if options.json { return try printJSON(report) }
         print(prompt + r.text)

@@ -51,6 +51,7 @@ final class H5pyTests: XCTestCase {
         try locus(["lens", prompt, "--out", folder + "/lens"] + model)
         try locus(["patch", prompt, "--corrupted", "The Eiffel Tower is located in the city ox", "--answer", " Paris", "--versus", " Rome",
                    "--out", folder + "/patch"] + model)
+        try locus(["steer", "--hook", "blocks.1.hook_resid_post", "--positive", "I love it", "--negative", "I hate it", "--out", folder + "/steer.h5"] + model)
         try locus(["dla", prompt, "--answer", " Paris", "--versus", " Rome", "--out", folder + "/dla"] + model)
         try locus(["memories", prompt, "--out", folder + "/memories"] + model)
         try locus(["neurons", prompt, "--steps", "4", "--out", folder + "/neurons"] + model)

@@ -44,6 +44,40 @@ final class RealModelTests: XCTestCase {
         XCTAssertEqual(r.total, r.difference, accuracy: 1e-4 * abs(r.difference))
     }
 
+    /// A steering vector is the difference of the two sets' mean last-token activations; its hooks add
+    /// α·v at every position (what the hook point then shows); it round-trips through HDF5 and is refused
+    /// for another model.
+    func testSteeringVectorIsTheMeanDifferenceAndIsAddedEverywhere() throws {
+        let m = try smollm2()
+        let hook = HookID(.residPost, layer: 6), d = m.transformer.config.dModel
+        let pos = ["I love this. It is wonderful", "What a great day"], neg = ["I hate this. It is terrible", "What an awful day", "So sad"]
+        let v = try SteeringVector.compute(m.transformer, tokenizer: m.tokenizer, hook: hook, positive: pos, negative: neg)
+        func last(_ text: String) throws -> [Float] {
+            let ids = m.tokenizer.encode(text)
+            let a = try m.transformer.forward([ids], hooks: Hooks(capture: [hook]), logits: .last).cache[hook]!.data
+            return Array(a[((ids.count - 1) * d)..<(ids.count * d)])
+        }
+        let mp = try pos.map(last), mn = try neg.map(last)
+        for j in stride(from: 0, to: d, by: 37) {
+            let expected = mp.map { Double($0[j]) }.reduce(0, +) / 2 - mn.map { Double($0[j]) }.reduce(0, +) / 3
+            XCTAssertEqual(Double(v.vector[j]), expected, accuracy: 1e-4 * max(1, abs(expected)))
+        }
+        let ids = m.tokenizer.encode("The weather today is")
+        var hooks = v.hooks(alpha: 0.5)
+        hooks.capture(HookID(.residPre, layer: 6), hook)
+        let steered = try m.transformer.forward([ids], hooks: hooks, logits: .last)
+        let plain = try m.transformer.forward([ids], hooks: Hooks(capture: [hook]), logits: .last).cache[hook]!.data
+        let got = steered.cache[hook]!.data
+        for t in 0..<ids.count { for j in [0, 100, 575] { XCTAssertEqual(got[t * d + j], plain[t * d + j] + 0.5 * v.vector[j], accuracy: 1e-4) } }
+
+        let file = NSTemporaryDirectory() + "locus-steer-\(UUID().uuidString).h5"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try v.write(to: file, provenance: Provenance(modelFile: "m.gguf", modelSHA256: "abc", createdBy: "test"))
+        XCTAssertEqual(try SteeringVector.read(file, modelSHA256: "abc", dModel: d), v)
+        XCTAssertThrowsError(try SteeringVector.read(file, modelSHA256: "other", dModel: d)) { XCTAssertTrue("\($0)".contains("model_sha256"), "\($0)") }
+        XCTAssertThrowsError(try SteeringVector.compute(m.transformer, tokenizer: m.tokenizer, hook: HookID(.mlpPost, layer: 3), positive: pos, negative: neg))
+    }
+
     func testCleanAndCorruptedProbabilitiesMatchTheReference() throws {
         let m = try smollm2()
         var o = TraceOptions()

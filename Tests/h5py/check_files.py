@@ -149,13 +149,20 @@ def patch(f, path):
     dataset(f, path, "clean_ids", "i8", shape=(T,) if T else None)
 
 
+def steer(f, path):
+    dataset(f, path, "vector", "f4", rank=1)
+    str_array(f.attrs, path, "positive")
+    str_array(f.attrs, path, "negative")
+    check(isinstance(f.attrs.get("hook"), str), path, "hook is not a str")
+
+
 def generic(f, path):
     pass
 
 
 KINDS = {
     "cache.h5": activation_cache, "trace/trace.h5": trace, "lens/lens.h5": lens, "memories/memories.h5": generic,
-    "neurons/neurons.h5": generic, "dla/dla.h5": dla, "patch/patch.h5": patch, "ledger.h5": ledger, "interventions.h5": interventions,
+    "neurons/neurons.h5": generic, "dla/dla.h5": dla, "patch/patch.h5": patch, "steer.h5": steer, "ledger.h5": ledger, "interventions.h5": interventions,
 }
 
 
