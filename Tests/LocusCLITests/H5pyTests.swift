@@ -52,6 +52,9 @@ final class H5pyTests: XCTestCase {
         try locus(["patch", prompt, "--corrupted", "The Eiffel Tower is located in the city ox", "--answer", " Paris", "--versus", " Rome",
                    "--out", folder + "/patch"] + model)
         try locus(["steer", "--hook", "blocks.1.hook_resid_post", "--positive", "I love it", "--negative", "I hate it", "--out", folder + "/steer.h5"] + model)
+        let examples = (0..<12).map { #"{"text": "I visited \#($0 % 2 == 0 ? "Paris" : "Rome") on day \#($0)", "label": "\#($0 % 2 == 0 ? "Paris" : "Rome")"}"# }
+        try Data(examples.joined(separator: "\n").utf8).write(to: URL(fileURLWithPath: folder + "/examples.jsonl"))
+        try locus(["linear-probe", "--data", folder + "/examples.jsonl", "--out", folder + "/probe"] + model)
         try locus(["dla", prompt, "--answer", " Paris", "--versus", " Rome", "--out", folder + "/dla"] + model)
         try locus(["memories", prompt, "--out", folder + "/memories"] + model)
         try locus(["neurons", prompt, "--steps", "4", "--out", folder + "/neurons"] + model)

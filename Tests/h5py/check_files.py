@@ -156,13 +156,23 @@ def steer(f, path):
     check(isinstance(f.attrs.get("hook"), str), path, "hook is not a str")
 
 
+def probe(f, path):
+    labels = str_array(f.attrs, path, "labels")
+    layer = dataset(f, path, "layer", "i8", rank=1)
+    n = layer.shape[0] if layer is not None else None
+    for name in ("train_accuracy", "test_accuracy"):
+        d = dataset(f, path, name, "f8", shape=(n,) if n else None)
+        if d is not None:
+            check(((d[()] >= 0) & (d[()] <= 1)).all(), f"{path}:/{name}", "accuracies outside [0, 1]")
+
+
 def generic(f, path):
     pass
 
 
 KINDS = {
     "cache.h5": activation_cache, "trace/trace.h5": trace, "lens/lens.h5": lens, "memories/memories.h5": generic,
-    "neurons/neurons.h5": generic, "dla/dla.h5": dla, "patch/patch.h5": patch, "steer.h5": steer, "ledger.h5": ledger, "interventions.h5": interventions,
+    "neurons/neurons.h5": generic, "dla/dla.h5": dla, "patch/patch.h5": patch, "steer.h5": steer, "probe/probe.h5": probe, "ledger.h5": ledger, "interventions.h5": interventions,
 }
 
 
