@@ -145,13 +145,7 @@ public struct SparseAutoencoder: Sendable {
         }
         var pre = [Float](repeating: 0, count: n * dSAE)
         for r in 0..<n { for i in 0..<dSAE { pre[r * dSAE + i] = bEnc[i] } }
-        input.withUnsafeBufferPointer { xp in
-            wEnc.withUnsafeBufferPointer { wp in
-                pre.withUnsafeMutableBufferPointer { pp in
-                    BLAS.gemm(m: n, n: dSAE, k: dIn, a: xp.baseAddress!, lda: dIn, b: wp.baseAddress!, ldb: dSAE, beta: 1, c: pp.baseAddress!, ldc: dSAE)
-                }
-            }
-        }
+        Self.multiplyAdd(input, rows: n, wEnc, inner: dIn, columns: dSAE, into: &pre)
         var f = pre
         switch architecture {
         case .standard:
@@ -176,17 +170,22 @@ public struct SparseAutoencoder: Sendable {
         if architecture == .topk && rescaleByDecoderNorm { for r in 0..<n { for i in 0..<dSAE { f[r * dSAE + i] /= decoderNorms[i] } } }
         var out = [Float](repeating: 0, count: n * dIn)
         for r in 0..<n { for j in 0..<dIn { out[r * dIn + j] = bDec[j] } }
-        f.withUnsafeBufferPointer { fp in
-            wDec.withUnsafeBufferPointer { wp in
-                out.withUnsafeMutableBufferPointer { op in
-                    BLAS.gemm(m: n, n: dIn, k: dSAE, a: fp.baseAddress!, lda: dSAE, b: wp.baseAddress!, ldb: dIn, beta: 1, c: op.baseAddress!, ldc: dIn)
-                }
-            }
-        }
+        Self.multiplyAdd(f, rows: n, wDec, inner: dSAE, columns: dIn, into: &out)
         if normalisation != .none {
             for r in 0..<n { for j in 0..<dIn { out[r * dIn + j] = out[r * dIn + j] * norms[r].scale + norms[r].mean } }
         }
         return out
+    }
+
+    /// `c[rows, columns] += a[rows, inner] · b[inner, columns]` (row-major).
+    static func multiplyAdd(_ a: [Float], rows: Int, _ b: [Float], inner: Int, columns: Int, into c: inout [Float]) {
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    BLAS.gemm(m: rows, n: columns, k: inner, a: ap.baseAddress!, lda: inner, b: bp.baseAddress!, ldb: columns, beta: 1, c: cp.baseAddress!, ldc: columns)
+                }
+            }
+        }
     }
 
     /// Hooks replacing the activation at `hook` by the SAE's reconstruction, with `edit` applied to the
