@@ -16,6 +16,7 @@ repo=$(cd "$here/../.." && pwd)
 export PATH=/opt/swift/usr/bin:$PATH
 # A Swift trap is a crash for libFuzzer to record; the runtime's interactive backtracer would hold it up.
 export SWIFT_BACKTRACE=enable=no
+export LSAN_OPTIONS=suppressions=$here/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}
 seconds=${1:-60}
 shift || true
 all=(gguf safetensors hfconfig tokenizer request dataset notebook)
