@@ -35,6 +35,11 @@ public final class GGUFFile: @unchecked Sendable {
         try self.init(mapped: MappedFile(path: path))
     }
 
+    /// Parses GGUF bytes held in memory; errors name `name` as the file.
+    public convenience init(bytes: UnsafeRawBufferPointer, name: String) throws(ModelFormatError) {
+        try self.init(mapped: MappedFile(copying: bytes, path: name))
+    }
+
     init(mapped: MappedFile) throws(ModelFormatError) {
         file = mapped
         path = mapped.path

@@ -4,10 +4,27 @@ import Glibc
 #endif
 
 /// A read-only memory map of a whole file. The original file is never written through it.
+///
+/// `init(copying:path:)` holds bytes that are not a file (built in memory by a test or a fuzzer) the
+/// same way, under a name that errors report as the file.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
     public let count: Int
     private let base: UnsafeMutableRawPointer?
+    private var owned = false
+
+    public init(copying bytes: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        count = bytes.count
+        owned = true
+        guard let source = bytes.baseAddress, count > 0 else {
+            base = nil
+            return
+        }
+        let b = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+        b.copyMemory(from: source, byteCount: count)
+        base = b
+    }
 
     public init(path: String) throws(ModelFormatError) {
         self.path = path
@@ -36,7 +53,8 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     deinit {
-        if let base { munmap(base, count) }
+        guard let base else { return }
+        if owned { base.deallocate() } else { munmap(base, count) }
     }
 
     /// The mapped bytes. Valid as long as this object lives.

@@ -21,9 +21,18 @@ public final class SafetensorsFile: @unchecked Sendable {
     public let metadata: [String: String]
     private let file: MappedFile
 
-    public init(path: String) throws(ModelFormatError) {
-        let f = try MappedFile(path: path)
+    public convenience init(path: String) throws(ModelFormatError) {
+        try self.init(mapped: MappedFile(path: path))
+    }
+
+    /// Parses safetensors bytes held in memory; errors name `name` as the file.
+    public convenience init(bytes: UnsafeRawBufferPointer, name: String) throws(ModelFormatError) {
+        try self.init(mapped: MappedFile(copying: bytes, path: name))
+    }
+
+    init(mapped f: MappedFile) throws(ModelFormatError) {
         file = f
+        let path = f.path
         self.path = path
         var r = ByteReader(bytes: f.bytes, file: path)
         let n = try r.read(UInt64.self, "header.length")
@@ -47,12 +56,26 @@ public final class SafetensorsFile: @unchecked Sendable {
             else {
                 throw ModelFormatError(.malformed, file: path, field: "header.\(name)", expected: "{dtype, shape, data_offsets}", found: "\(value)")
             }
-            guard offs[0] >= 0, offs[0] <= offs[1], dataStart + offs[1] <= f.count else {
-                throw ModelFormatError(.truncated, file: path, field: "header.\(name).data_offsets", expected: "a range inside the file", found: "\(offs)")
-            }
-            if let size = Self.elementSize(dtype), shape.reduce(1, *) * size != offs[1] - offs[0] {
+            // Compared with what is left after the header, so an offset near Int.max cannot overflow.
+            guard offs[0] >= 0, offs[0] <= offs[1], offs[1] <= f.count - dataStart else {
                 throw ModelFormatError(
-                    .shapeMismatch, file: path, field: "header.\(name)", expected: "\(shape.reduce(1, *) * size) bytes for \(dtype) \(shape)",
+                    .truncated, file: path, field: "header.\(name).data_offsets",
+                    expected: "a range inside the \(f.count - dataStart) data bytes", found: "\(offs)")
+            }
+            // The product is checked as it grows (2^48 elements keeps `elements * size` in range).
+            var elements = 1
+            for d in shape {
+                let (p, overflow) = elements.multipliedReportingOverflow(by: d)
+                guard d >= 0, !overflow, p <= 1 << 48 else {
+                    throw ModelFormatError(
+                        .shapeMismatch, file: path, field: "header.\(name).shape",
+                        expected: "non-negative sizes, at most 2^48 elements in all", found: "\(shape)")
+                }
+                elements = p
+            }
+            if let size = Self.elementSize(dtype), elements * size != offs[1] - offs[0] {
+                throw ModelFormatError(
+                    .shapeMismatch, file: path, field: "header.\(name)", expected: "\(elements * size) bytes for \(dtype) \(shape)",
                     found: "\(offs[1] - offs[0]) bytes")
             }
             entries[name] = SafetensorsEntry(name: name, dtype: dtype, shape: shape, range: (dataStart + offs[0])..<(dataStart + offs[1]))

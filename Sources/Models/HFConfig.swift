@@ -42,6 +42,20 @@ final class ConfigJSON {
         }
         return v
     }
+    /// A size (width, count, length): checked as it is read, before anything is computed or allocated from it.
+    func optionalSize(_ key: String) throws(ModelFormatError) -> Int? {
+        guard let n = try optionalInt(key) else { return nil }
+        guard n > 0, n <= ModelConfig.maximumSize else {
+            throw ModelFormatError(.malformed, file: file, field: key, expected: "a positive size up to 2^24", found: "\(n)")
+        }
+        return n
+    }
+    func size(_ key: String) throws(ModelFormatError) -> Int {
+        guard let v = try optionalSize(key) else {
+            throw ModelFormatError(.missingField, file: file, field: key, expected: "an integer", found: "no such field")
+        }
+        return v
+    }
     func optionalDouble(_ key: String) throws(ModelFormatError) -> Double? {
         guard let v = value(key) else { return nil }
         guard let n = v.number else { throw wrong(key, "a number", v) }
@@ -111,11 +125,11 @@ extension ModelConfig {
             throw ModelFormatError(.unsupportedArchitecture, file: j.file, field: "model_type", expected: known.keys.sorted().joined(separator: ", "), found: type)
         }
         let gpt = arch == .gpt2 || arch == .gptj
-        let d = try j.int(gpt ? "n_embd" : "hidden_size")
-        let nH = try j.int(gpt ? "n_head" : "num_attention_heads")
+        let d = try j.size(gpt ? "n_embd" : "hidden_size")
+        let nH = try j.size(gpt ? "n_head" : "num_attention_heads")
         let layerNorm = gpt || arch == .gptneox
         let gemma = arch == .gemma2 || arch == .gemma3
-        let dHead = try j.optionalInt("head_dim") ?? d / max(nH, 1)
+        let dHead = try j.optionalSize("head_dim") ?? d / nH
         let eps = try j.optionalDouble(layerNorm ? (arch == .gptneox ? "layer_norm_eps" : "layer_norm_epsilon") : "rms_norm_eps")
         let actKey = gemma ? "hidden_activation" : (gpt ? "activation_function" : "hidden_act")
         let actName = try j.optionalString(actKey) ?? (gemma ? "gelu_pytorch_tanh" : (gpt ? "gelu_new" : "silu"))
@@ -125,10 +139,10 @@ extension ModelConfig {
             throw ModelFormatError(.unsupportedFeature, file: j.file, field: actKey, expected: activations.keys.sorted().joined(separator: ", "), found: actName)
         }
         var c = ModelConfig(
-            architecture: arch, dModel: d, nLayers: try j.int(gpt ? "n_layer" : "num_hidden_layers"), nHeads: nH,
-            nKVHeads: try j.optionalInt("num_key_value_heads") ?? nH, dHead: dHead,
-            dMLP: try j.optionalInt(gpt ? "n_inner" : "intermediate_size") ?? 4 * d, vocabSize: try j.int("vocab_size"),
-            contextLength: try j.int(gpt ? "n_positions" : "max_position_embeddings"), norm: layerNorm ? .layer : .rms,
+            architecture: arch, dModel: d, nLayers: try j.size(gpt ? "n_layer" : "num_hidden_layers"), nHeads: nH,
+            nKVHeads: try j.optionalSize("num_key_value_heads") ?? nH, dHead: dHead,
+            dMLP: try j.optionalSize(gpt ? "n_inner" : "intermediate_size") ?? 4 * d, vocabSize: try j.size("vocab_size"),
+            contextLength: try j.size(gpt ? "n_positions" : "max_position_embeddings"), norm: layerNorm ? .layer : .rms,
             normEpsilon: Float(eps ?? (layerNorm ? 1e-5 : 1e-6)), activation: act, gatedMLP: !layerNorm, rotary: arch != .gpt2,
             rotaryPairing: arch == .gptj ? .interleaved : .halfSplit, qkNorm: arch == .gemma3 || arch == .qwen3,
             postNorms: gemma, parallelBlock: arch == .gptj, embeddingScale: gemma ? Float(d).squareRoot() : 1)
@@ -187,8 +201,14 @@ private func readRotary(_ j: ConfigJSON, into c: inout ModelConfig) throws {
     }
     let fraction = try params["partial_rotary_factor"]?.number ?? j.optionalDouble("partial_rotary_factor") ?? j.optionalDouble("rotary_pct")
     if let dims = try j.optionalInt("rotary_dim") {
+        guard dims > 0, dims <= c.dHead, dims % 2 == 0 else {
+            throw ModelFormatError(.malformed, file: j.file, field: "rotary_dim", expected: "an even number of dimensions up to head_dim \(c.dHead)", found: "\(dims)")
+        }
         c.ropeDimensions = dims
     } else if let fraction {
+        guard fraction > 0, fraction <= 1 else {
+            throw ModelFormatError(.malformed, file: j.file, field: "partial_rotary_factor", expected: "a fraction in (0, 1]", found: "\(fraction)")
+        }
         c.ropeDimensions = Int(Double(c.dHead) * fraction)
     }
     let type = params["rope_type"]?.string ?? params["type"]?.string ?? "default"
@@ -226,8 +246,15 @@ private func readRotary(_ j: ConfigJSON, into c: inout ModelConfig) throws {
     }
     // As transformers' `standardize_rope_params`: a top-level original_max_position_embeddings (Phi-3's)
     // wins over the one in the scaling, and the context length stands in for both.
-    let topLevelOriginal = try j.optionalInt("original_max_position_embeddings")
-    func originalContext() throws -> Int { try topLevelOriginal ?? number("original_max_position_embeddings").map { Int($0) } ?? c.contextLength }
+    let topLevelOriginal = try j.optionalSize("original_max_position_embeddings")
+    func originalContext() throws -> Int {
+        if let topLevelOriginal { return topLevelOriginal }
+        guard let n = try number("original_max_position_embeddings") else { return c.contextLength }
+        guard let i = Int(exactly: n), i > 0, i <= ModelConfig.maximumSize else {
+            throw ModelFormatError(.malformed, file: j.file, field: "\(field).original_max_position_embeddings", expected: "a positive context length up to 2^24", found: "\(n)")
+        }
+        return i
+    }
     let half = c.ropeDimensions / 2
     switch type {
     case "linear":
@@ -279,7 +306,7 @@ private func readWindows(_ j: ConfigJSON, into c: inout ModelConfig) throws {
     let window = try j.optionalInt("sliding_window")
     let types = try j.optionalStrings("layer_types")
     let enabled = try j.optionalBool("use_sliding_window")
-    let pattern = try j.optionalInt("sliding_window_pattern") ?? j.optionalInt("_sliding_window_pattern")
+    let pattern = try j.optionalSize("sliding_window_pattern") ?? j.optionalSize("_sliding_window_pattern")
     if enabled != false, let window {
         c.slidingWindow = window
         switch c.architecture {

@@ -144,11 +144,14 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     public var qWidth: Int { nHeads * dHead }
     public var kvWidth: Int { nKVHeads * dHead }
 
+    /// The largest width, count or length a configuration may declare (2^24).
+    static let maximumSize = 1 << 24
+
     /// Checks the sizes against each other, naming the field of `file` that is wrong.
     func validate(file: String, field: (String) -> String) throws(ModelFormatError) {
         for (name, value) in [("d_model", dModel), ("layers", nLayers), ("heads", nHeads), ("kv_heads", nKVHeads),
                               ("d_head", dHead), ("d_mlp", dMLP), ("vocab", vocabSize), ("context", contextLength)]
-        where value <= 0 || value > 1 << 24 {
+        where value <= 0 || value > Self.maximumSize {
             throw ModelFormatError(.malformed, file: file, field: field(name), expected: "a positive size", found: "\(value)")
         }
         guard nHeads % nKVHeads == 0 else {

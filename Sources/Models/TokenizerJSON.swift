@@ -83,6 +83,7 @@ func tokenizerVocabulary(huggingFaceTokenizer file: String, config configFile: S
         guard let o = entry.object, let id = o["id"]?.integer, let text = o["content"]?.string else {
             throw refuse("added_tokens", "objects with id and content", entry)
         }
+        guard id >= 0 else { throw refuse("added_tokens[\(i)].id", "a non-negative id", .integer(id)) }
         let special = o["special"]?.bool == true
         added.append(AddedTokenEntry(index: i, id: id, content: text, special: special, object: o))
         byID[id] = text

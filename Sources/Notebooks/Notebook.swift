@@ -37,7 +37,8 @@ public struct Notebook: Equatable, Sendable {
     /// Parses a notebook. Outputs are recognised only directly under a block (blank lines between allowed).
     public init(markdown: String) throws(NotebookError) {
         var lines = markdown.components(separatedBy: "\n")
-        let trailingNewline = lines.last == ""
+        // An empty file has one empty line and no newline (it is written back empty).
+        let trailingNewline = markdown.hasSuffix("\n")
         if trailingNewline { lines.removeLast() }
         var segments: [Segment] = []
         var text: [String] = []

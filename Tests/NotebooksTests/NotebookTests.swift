@@ -124,3 +124,37 @@ final class NotebookTests: XCTestCase {
         XCTAssertThrowsError(try Notebook(markdown: "---\nmodel: a\n")) { XCTAssertEqual(($0 as? NotebookError)?.line, 1) }
     }
 }
+
+/// Blocks that never end are a clear error naming the line they open on, found in one pass.
+final class NotebookLimitTests: XCTestCase {
+    func expectError(_ markdown: String, line: Int, _ message: String, file: StaticString = #filePath, l: UInt = #line) {
+        let start = Date()
+        XCTAssertThrowsError(try Notebook(markdown: markdown), file: file, line: l) { e in
+            XCTAssertEqual(e as? NotebookError, NotebookError(line: line, message: message), file: file, line: l)
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2, file: file, line: l)
+    }
+
+    func testUnclosedFenceIsAnError() {
+        expectError("# t\n\n```locus\nrun x\n", line: 3, "```locus block is never closed")
+        // A long unclosed block and many unclosed fences: each is found without rescanning the rest.
+        let many = String(repeating: "```locus\n", count: 20_000)
+        expectError("intro\n" + many, line: 2, "```locus block is never closed")
+    }
+
+    func testUnclosedOutputAndFrontMatterAreErrors() {
+        expectError("```locus\nrun x\n```\n\n<!-- locus:output -->\nsome output\n", line: 5, "output block is never closed (<!-- /locus:output -->)")
+        expectError("---\nmodel: tiny\n" + String(repeating: "k: v\n", count: 10_000), line: 1, "front matter opened with '---' is never closed")
+    }
+}
+
+/// Inputs the notebook fuzzer (Benchmarks/fuzz) found: each is written back as it was read.
+final class NotebookFuzzRegressionTests: XCTestCase {
+    func testEmptyNotebookIsWrittenBackEmpty() throws {
+        // Was written back as "\n", which then read as a notebook with one empty text segment.
+        let nb = try Notebook(markdown: "")
+        XCTAssertEqual(nb.markdown, "")
+        XCTAssertEqual(try Notebook(markdown: nb.markdown), nb)
+        XCTAssertEqual(try Notebook(markdown: "\n").markdown, "\n")
+    }
+}
