@@ -57,7 +57,8 @@ struct SAECommand: ParsableCommand {
         let x = plain.cache[id]!.data
         let (_, f, norms) = sae.encode(x, rows: T)
         let recon = sae.decode(f, rows: T, norms: norms)
-        let mse = zip(x, recon).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(x.count)
+        // As the SAE is trained and spliced: without the first position (BOS or the attention sink).
+        let mse = T > 1 ? zip(x[d...], recon[d...]).reduce(0.0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) } / Double(x.count - d) : .nan
         let l0 = (0..<T).map { r in f[(r * n)..<((r + 1) * n)].filter { $0 > 0 }.count }
         let spliced = try m.transformer.forward([ids], hooks: sae.splice(at: id), logits: .all)
         func loss(_ logits: [Float]) -> Double {

@@ -6,7 +6,7 @@ struct SAETrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sae-train",
         abstract: "Train a sparse autoencoder (ReLU + L1, or top-k) on a hook's activations over WikiText-2, saved in SAELens's format.",
-        discussion: "Activations are read in windows of --context tokens (the BOS position left out); the last tenth of the windows is held out for the report: reconstruction MSE, L0, and the next-token loss with the SAE spliced in.")
+        discussion: "Activations are read in windows of --context tokens (the first position left out: BOS, or the attention sink a model without BOS makes of its first token); the last tenth of the windows is held out for the report: reconstruction MSE, L0, and the next-token loss with the SAE spliced in.")
 
     @OptionGroup var options: ModelOptions
     @Option(help: "Hook point (d_model wide).") var hook = "blocks.15.hook_resid_post"
@@ -39,7 +39,8 @@ struct SAETrain: ParsableCommand {
             if stream.count >= tokens { break }
         }
         stream = Array(stream.prefix(tokens))
-        let bos = m.tokenizer.bosID
+        // The model's BOS when its tokenizer adds one; the first position of a window is left out either way.
+        let bos = m.tokenizer.encode("a").count > m.tokenizer.encode("a", addSpecialTokens: false).count ? m.tokenizer.bosID : nil
         let body = context - (bos == nil ? 0 : 1)
         let windows = stride(from: 0, to: stream.count - body + 1, by: body).map { (bos.map { [$0] } ?? []) + Array(stream[$0..<($0 + body)]) }
         guard windows.count >= 10 else { throw ValidationError("--tokens \(tokens): too few for 10 windows of \(context)") }
@@ -48,7 +49,7 @@ struct SAETrain: ParsableCommand {
         let start = Date()
         for (w, ids) in windows.dropLast(heldOut).enumerated() {
             let a = try m.transformer.forward([ids], hooks: Hooks(capture: [id]), logits: .last, stopAfterLayer: layer).cache[id]!.data
-            x += a[((bos == nil ? 0 : 1) * d)...]
+            x += a[d...]
             if (w + 1) % 50 == 0 { log("activations: \(w + 1)/\(windows.count - heldOut) windows (\(Int(Date().timeIntervalSince(start))) s)") }
         }
         let n = x.count / d
@@ -72,7 +73,7 @@ struct SAETrain: ParsableCommand {
             let a = plain.cache[id]!.data, T = ids.count
             let (_, f, norms) = sae.encode(a, rows: T)
             let r = sae.decode(f, rows: T, norms: norms)
-            for t in (bos == nil ? 0 : 1)..<T {
+            for t in 1..<T {
                 for j in 0..<d { mse += Double((a[t * d + j] - r[t * d + j]) * (a[t * d + j] - r[t * d + j])) / Double(d) }
                 l0 += Double(f[(t * sae.dSAE)..<((t + 1) * sae.dSAE)].filter { $0 > 0 }.count)
                 rows += 1

@@ -191,20 +191,26 @@ public struct SparseAutoencoder: Sendable {
     /// Hooks replacing the activation at `hook` by the SAE's reconstruction, with `edit` applied to the
     /// feature activations first (ablate or clamp features); with `keepError`, the SAE's error on the
     /// unedited features is added back, so only the edit changes the run (SAELens's `use_error_term`).
-    public func splice(at hook: HookID, keepError: Bool = false, edit: (@Sendable (inout [Float], Int) -> Void)? = nil) -> Hooks {
+    /// The first position of each sequence (BOS, or the attention sink a model without BOS makes of its
+    /// first token, whose activation is tens of times larger than the rest) is left as it is unless
+    /// `firstPosition`, as SAEs are trained without it (`locus sae-train`).
+    public func splice(
+        at hook: HookID, keepError: Bool = false, firstPosition: Bool = false, edit: (@Sendable (inout [Float], Int) -> Void)? = nil
+    ) -> Hooks {
         var h = Hooks()
         let sae = self
-        h.edit(hook) { t, _ in
-            let n = t.count / sae.dIn
+        h.edit(hook) { t, context in
+            let n = t.count / sae.dIn, T = t.shape.count >= 3 ? t.shape[1] : n
             let (_, f, norms) = sae.encode(t.data, rows: n)
             var edited = f
             edit?(&edited, n)
             let recon = sae.decode(edited, rows: n, norms: norms)
-            if keepError {
-                let clean = sae.decode(f, rows: n, norms: norms)
-                for i in t.data.indices { t.data[i] = recon[i] + (t.data[i] - clean[i]) }
-            } else {
-                t.data = recon
+            let clean = keepError ? sae.decode(f, rows: n, norms: norms) : []
+            for r in 0..<n where firstPosition || context.positionOffset + r % T != 0 {
+                for j in 0..<sae.dIn {
+                    let i = r * sae.dIn + j
+                    t.data[i] = keepError ? recon[i] + (t.data[i] - clean[i]) : recon[i]
+                }
             }
         }
         return h

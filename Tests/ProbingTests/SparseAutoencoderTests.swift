@@ -73,8 +73,10 @@ final class SparseAutoencoderTests: XCTestCase {
         var ablate = sae.splice(at: hook, keepError: true) { acts, n in for r in 0..<n { acts[r * m + feature] = 0 } }
         ablate.capture(hook)
         let after = try model.forward([ids], hooks: ablate, logits: .last).cache[hook]!.data
+        // The first position is left as it is (BOS or the attention sink); the others lose the feature.
         for r in 0..<ids.count { for j in 0..<d {
-            XCTAssertEqual(after[r * d + j], x[r * d + j] - f[r * m + feature] * sae.wDec[feature * d + j], accuracy: 1e-4)
+            let removed = r == 0 ? 0 : f[r * m + feature] * sae.wDec[feature * d + j]
+            XCTAssertEqual(after[r * d + j], x[r * d + j] - removed, accuracy: 1e-4)
         } }
     }
 }
