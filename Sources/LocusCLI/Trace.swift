@@ -98,9 +98,11 @@ struct Trace: ParsableCommand {
             try makeDirectory(out)
             try r.writeHDF5(to: out + "/aie.h5", provenance: ctx.provenance)
             try printJSONFile(r, to: out + "/aie.json")
-            let fig = r.figure()
-            try Data(fig.svg().utf8).write(to: URL(fileURLWithPath: out + "/aie.svg"))
-            try Data(fig.png()).write(to: URL(fileURLWithPath: out + "/aie.png"))
+            let fig = r.figure(), lines = r.lineFigure()
+            try Data(try fig.svg().utf8).write(to: URL(fileURLWithPath: out + "/aie.svg"))
+            try Data(try fig.png()).write(to: URL(fileURLWithPath: out + "/aie.png"))
+            try Data(try lines.svg().utf8).write(to: URL(fileURLWithPath: out + "/aie-lines.svg"))
+            try Data(try lines.png()).write(to: URL(fileURLWithPath: out + "/aie-lines.png"))
         }
         if options.json { return try printJSON(r) }
         print(aieSummary(r))

@@ -1,6 +1,7 @@
 import ArrayStore
 import Foundation
 import Models
+import Plotting
 import Tokenization
 
 /// The average indirect effect over many facts (Meng et al. 2022, figure 2), computed as the ROME notebook
@@ -147,6 +148,22 @@ public struct AverageIndirectEffect: Codable, Sendable {
         guard let row = effect[kind]?[role] else { return nil }
         let l = row.indices.max { row[$0] < row[$1] }!
         return (l, row[l])
+    }
+
+    /// The indirect effect over layers at the last subject token and at the last token, one line per kind, with
+    /// 95% confidence bands of the mean (±1.96 standard deviations over √(rows averaged)), as the ROME notebook draws it.
+    public func lineFigure() -> LineFigure {
+        let plots = [(2, "at the last subject token"), (5, "at the last token")].map { role, place in
+            LinePlot(
+                title: "Average indirect effect \(place)", xLabel: "layer (center of the restored window for MLP and Attn)", yLabel: "AIE",
+                series: options.kinds.map { k in
+                    let mean = effect[k]![role], half = std[k]![role].map { 1.96 * $0 / Double(max(roleCounts[role], 1)).squareRoot() }
+                    let (name, map): (String, ColorMap) = k == .hidden ? ("single hidden state", .purples) : k == .mlp ? ("MLP (\(options.window) layers)", .greens) : ("Attn (\(options.window) layers)", .reds)
+                    return LineSeries(
+                        name: name, x: (0..<layers).map(Double.init), y: mean, band: (zip(mean, half).map { $0 - $1 }, zip(mean, half).map { $0 + $1 }), color: map.line)
+                })
+        }
+        return LineFigure(title: String(format: "Average indirect effect over %d facts (noise %.3f, %d samples)", facts.count, noiseStd, options.samples), plots: plots)
     }
 
     public func figure() -> HeatmapFigure {
