@@ -77,7 +77,7 @@ let package = Package(
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
-        .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport"]),
+        .testTarget(name: "ProbingTests", dependencies: ["Probing", "Plotting", "TestSupport"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "TestSupport"]),
         .testTarget(
             name: "LocusCLITests",

@@ -38,8 +38,8 @@ public enum ColorMap: String, Codable, Sendable {
         }
     }
 
-    /// The map's darkest colour, for lines drawn in the same hue as a heatmap.
-    public var line: RGB { stops[stops.count - 2] }
+    /// A dark colour of the map (at 0.8), for lines drawn in the same hue as a heatmap.
+    public var line: RGB { color(0.8) }
 
     /// The colour at `t` in [0, 1] (clamped); NaN is `RGB.missing`.
     public func color(_ t: Double) -> RGB {

@@ -17,6 +17,8 @@ public struct HeatmapPanel: Sendable {
     public var xLabel: String
     /// Label at least every n-th column (0 = as often as the labels fit).
     public var columnLabelEvery = 0
+    /// Whether the row labels are tokens, drawn in quotes so that their spaces show (false: names, drawn as they are).
+    public var rowLabelsAreTokens = true
 
     /// A panel; `minimum` and `maximum` of the colour scale default to the finite values' range.
     public init(
@@ -44,10 +46,10 @@ public struct HeatmapPanel: Sendable {
     /// The colour of cell `row`, `column`.
     public func color(row: Int, column: Int) -> RGB { colorMap.color(t(values[row][column])) }
 
-    /// Row `r`'s label as drawn: quoted, line breaks and tabs spelled out, `*` after a marked row.
+    /// Row `r`'s label as drawn: a token quoted, line breaks and tabs spelled out, `*` after a marked row.
     func rowText(_ r: Int) -> String {
         let visible = rowLabels[r].replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\t", with: "\\t").replacingOccurrences(of: "\r", with: "\\r")
-        return "'" + visible + "'" + (markedRows.contains(r) ? "*" : "")
+        return (rowLabelsAreTokens ? "'" + visible + "'" : visible) + (markedRows.contains(r) ? "*" : "")
     }
 }
 

@@ -2,7 +2,7 @@ import Foundation
 
 extension LineFigure: Drawing {
     // Geometry, in points.
-    static let areaW = 360.0, areaH = 240.0, plotGap = 28.0, tick = 4.0, gap = 6.0, swatch = 22.0
+    static let areaW = 360.0, areaH = 240.0, plotGap = 28.0, tick = 4.0, gap = 6.0, swatch = 22.0, bandAlpha = 0.15
 
     struct PlotLayout {
         let area: Rect
@@ -68,7 +68,7 @@ extension LineFigure: Drawing {
                     for run in s.runs() {
                         if let band = s.band {
                             let upper = run.map { Point(x: px(s.x[$0]), y: py(band.high[$0])) }, lower = run.reversed().map { Point(x: px(s.x[$0]), y: py(band.low[$0])) }
-                            c.polygon(upper + lower, p.color(i), alpha: 0.2)
+                            c.polygon(upper + lower, p.color(i), alpha: Self.bandAlpha)
                         }
                         c.line(run.map { Point(x: px(s.x[$0]), y: py(s.y[$0])) }, p.color(i), width: 1.8, dash: s.dashed ? [5, 3] : [])
                         for j in run { c.circle(Point(x: px(s.x[j]), y: py(s.y[j])), radius: 2.2, p.color(i)) }
@@ -85,7 +85,7 @@ extension LineFigure: Drawing {
         c.frame(pl.legend, RGB(160, 160, 160))
         for (i, s) in p.series.enumerated() {
             let y = pl.legend.y + Self.gap / 2 + (Double(i) + 0.5) * pl.rowH, x0 = pl.legend.x + Self.gap
-            if s.band != nil { c.fill(Rect(x: x0, y: y - 5, w: Self.swatch, h: 10), p.color(i), alpha: 0.2) }
+            if s.band != nil { c.fill(Rect(x: x0, y: y - 5, w: Self.swatch, h: 10), p.color(i), alpha: Self.bandAlpha) }
             c.line([Point(x: x0, y: y), Point(x: x0 + Self.swatch, y: y)], p.color(i), width: 1.8, dash: s.dashed ? [5, 3] : [])
             c.text(s.name, at: Point(x: x0 + Self.swatch + Self.gap, y: y), anchor: (0, 0.5), .label)
         }

@@ -172,9 +172,11 @@ public struct AverageIndirectEffect: Codable, Sendable {
             title: String(format: "Average indirect effect over %d facts (noise %.3f, %d samples)", facts.count, noiseStd, options.samples),
             panels: options.kinds.map { k in
                 let (t, c): (String, ColorMap) = k == .hidden ? ("AIE of a single hidden state", .purples) : k == .mlp ? ("AIE of a run of \(options.window) MLP", .greens) : ("AIE of a run of \(options.window) Attn", .reds)
-                return HeatmapPanel(
+                var panel = HeatmapPanel(
                     title: t, rowLabels: Self.roles, columnLabels: (0..<layers).map(String.init), values: effect[k]!.map { $0.map { max($0, 0) } },
                     colorMap: c, minimum: 0, maximum: k == .hidden ? maxAll : nil, scaleLabel: "AIE", xLabel: k == .hidden ? "single restored layer" : "center of interval of \(options.window) layers")
+                panel.rowLabelsAreTokens = false
+                return panel
             })
     }
 

@@ -25,12 +25,12 @@ final class LineFigureTests: XCTestCase {
         XCTAssertEqual(h, Int(l.height))
         let image = try PNGImage(png, source: "line figure")
         let a = l.plots[0].area
-        // x = 2.5 (between markers), y = 0.625: inside the band, off the line: 20% of the series' colour over white.
+        // x = 2.5 (between markers), y = 0.625: inside the band, off the line: the series' colour over white at bandAlpha.
         let xr = fig.plots[0].xRange
         let px = Int(a.x + (2.5 - xr.lowerBound) / (xr.upperBound - xr.lowerBound) * a.w), py = Int(a.maxY - 0.625 * a.h)
         let band = image.pixel(px, py)
         for (got, c) in [(band.r, 117), (band.g, 107), (band.b, 177)] {
-            XCTAssertEqual(Double(got), 255 * 0.8 + Double(c) * 0.2, accuracy: 2, "band pixel \(band)")
+            XCTAssertEqual(Double(got), 255 * (1 - LineFigure.bandAlpha) + Double(c) * LineFigure.bandAlpha, accuracy: 2, "band pixel \(band)")
         }
         XCTAssertEqual(image.pixel(px, Int(a.maxY - 0.9 * a.h)), .white, "above the band")
         XCTAssertEqual(image.pixel(px, Int(a.maxY - 0.5 * a.h)).g < 200, true, "the line itself")
