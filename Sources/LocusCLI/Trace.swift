@@ -32,7 +32,7 @@ struct TraceOptionsGroup: ParsableArguments {
 struct Trace: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Causal tracing (Meng et al. 2022): corrupt the subject, restore states, and see where p(answer) comes back.",
-        discussion: "Writes trace.h5, trace.json and heatmaps (SVG and PNG, one panel per kind) to --out.")
+        discussion: "Writes trace.h5, trace.json and heatmaps (SVG and PNG, one panel per kind) to --out; with --known, aie.h5, aie.json, aie.svg/png (heatmaps) and aie-lines.svg/png (the effect over layers at the last subject token and the last token, with 95% bands).")
 
     @OptionGroup var options: ModelOptions
     @OptionGroup var trace: TraceOptionsGroup
