@@ -2,8 +2,9 @@
 import PackageDescription
 
 // Module graph (data flows one way):
-//   CBLAS, CHDF5 (system libraries: the only code that sees C)
+//   CBLAS, CHDF5, CCairo (system libraries: the only code that sees C)
 //   -> Linalg -> Tensors -> ModelFormats, Tokenization -> Models -> ArrayStore
+//   -> Probing (which hands figures to Plotting, on CCairo), Editing
 //   -> Locus (umbrella library) -> locus (CLI)
 let package = Package(
     name: "Locus",
@@ -26,7 +27,9 @@ let package = Package(
         .systemLibrary(
             name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]),
-        .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CCairo", path: "Sources/CCairo", pkgConfig: "cairo",
+            providers: [.apt(["libcairo2-dev", "fonts-dejavu-core"])]),
         .target(name: "Linalg", dependencies: ["CBLAS"]),
         .target(name: "Tensors", dependencies: ["Linalg"]),
         .target(name: "ModelFormats", dependencies: ["Tensors"]),
@@ -35,7 +38,8 @@ let package = Package(
         .target(name: "ArrayStore", dependencies: ["CHDF5", "Tensors"]),
         .target(name: "Datasets", resources: [.copy("Resources")]),
         .target(name: "Notebooks"),
-        .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "CDeflate"]),
+        .target(name: "Plotting", dependencies: ["CCairo"]),
+        .target(name: "Probing", dependencies: ["Models", "ArrayStore", "Linalg", "Tensors", "Datasets", "Plotting"]),
         .target(
             name: "Editing",
             dependencies: [
@@ -50,7 +54,7 @@ let package = Package(
             ]),
         .target(
             name: "Locus",
-            dependencies: ["Linalg", "Tensors", "ModelFormats", "Tokenization", "Models", "ArrayStore", "ModelStore", "Datasets", "Probing", "Editing", "Notebooks"]),
+            dependencies: ["Linalg", "Tensors", "ModelFormats", "Tokenization", "Models", "ArrayStore", "ModelStore", "Datasets", "Plotting", "Probing", "Editing", "Notebooks"]),
         .executableTarget(
             name: "LocusCLI",
             dependencies: [
@@ -72,7 +76,8 @@ let package = Package(
         .testTarget(name: "ModelStoreTests", dependencies: ["ModelStore", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"]),
         .testTarget(name: "NotebooksTests", dependencies: ["Notebooks"]),
-        .testTarget(name: "ProbingTests", dependencies: ["Probing", "TestSupport", "CDeflate"]),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting"]),
+        .testTarget(name: "ProbingTests", dependencies: ["Probing", "Plotting", "TestSupport"]),
         .testTarget(name: "EditingTests", dependencies: ["Editing", "TestSupport"]),
         .testTarget(
             name: "LocusCLITests",

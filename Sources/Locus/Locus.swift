@@ -8,6 +8,7 @@
 @_exported import ModelStore
 @_exported import Notebooks
 @_exported import Models
+@_exported import Plotting
 @_exported import Probing
 @_exported import Editing
 @_exported import Tensors

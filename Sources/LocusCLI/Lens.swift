@@ -24,8 +24,8 @@ struct Lens: ParsableCommand {
             try lens.writeHDF5(to: out + "/lens.h5", provenance: ctx.provenance)
             try printJSONFile(lens, to: out + "/lens.json")
             if let fig = lens.figure() {
-                try Data(fig.svg().utf8).write(to: URL(fileURLWithPath: out + "/lens.svg"))
-                try Data(fig.png()).write(to: URL(fileURLWithPath: out + "/lens.png"))
+                try Data(try fig.svg().utf8).write(to: URL(fileURLWithPath: out + "/lens.svg"))
+                try Data(try fig.png()).write(to: URL(fileURLWithPath: out + "/lens.png"))
             }
         }
         if options.json { return try printJSON(lens) }

@@ -32,7 +32,7 @@ struct TraceOptionsGroup: ParsableArguments {
 struct Trace: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Causal tracing (Meng et al. 2022): corrupt the subject, restore states, and see where p(answer) comes back.",
-        discussion: "Writes trace.h5, trace.json and heatmaps (SVG and PNG, one panel per kind) to --out.")
+        discussion: "Writes trace.h5, trace.json and heatmaps (SVG and PNG, one panel per kind) to --out; with --known, aie.h5, aie.json, aie.svg/png (heatmaps) and aie-lines.svg/png (the effect over layers at the last subject token and the last token, with 95% bands).")
 
     @OptionGroup var options: ModelOptions
     @OptionGroup var trace: TraceOptionsGroup
@@ -98,9 +98,11 @@ struct Trace: ParsableCommand {
             try makeDirectory(out)
             try r.writeHDF5(to: out + "/aie.h5", provenance: ctx.provenance)
             try printJSONFile(r, to: out + "/aie.json")
-            let fig = r.figure()
-            try Data(fig.svg().utf8).write(to: URL(fileURLWithPath: out + "/aie.svg"))
-            try Data(fig.png()).write(to: URL(fileURLWithPath: out + "/aie.png"))
+            let fig = r.figure(), lines = r.lineFigure()
+            try Data(try fig.svg().utf8).write(to: URL(fileURLWithPath: out + "/aie.svg"))
+            try Data(try fig.png()).write(to: URL(fileURLWithPath: out + "/aie.png"))
+            try Data(try lines.svg().utf8).write(to: URL(fileURLWithPath: out + "/aie-lines.svg"))
+            try Data(try lines.png()).write(to: URL(fileURLWithPath: out + "/aie-lines.png"))
         }
         if options.json { return try printJSON(r) }
         print(aieSummary(r))

@@ -1,6 +1,7 @@
 import ArrayStore
 import Foundation
 import Models
+import Plotting
 import Tokenization
 
 /// The average indirect effect over many facts (Meng et al. 2022, figure 2), computed as the ROME notebook
@@ -149,15 +150,33 @@ public struct AverageIndirectEffect: Codable, Sendable {
         return (l, row[l])
     }
 
+    /// The indirect effect over layers at the last subject token and at the last token, one line per kind, with
+    /// 95% confidence bands of the mean (±1.96 standard deviations over √(rows averaged)), as the ROME notebook draws it.
+    public func lineFigure() -> LineFigure {
+        let plots = [(2, "at the last subject token"), (5, "at the last token")].map { role, place in
+            LinePlot(
+                title: "Average indirect effect \(place)", xLabel: "layer (center of the restored window for MLP and Attn)", yLabel: "AIE",
+                series: options.kinds.map { k in
+                    let mean = effect[k]![role], half = std[k]![role].map { 1.96 * $0 / Double(max(roleCounts[role], 1)).squareRoot() }
+                    let (name, map): (String, ColorMap) = k == .hidden ? ("single hidden state", .purples) : k == .mlp ? ("MLP (\(options.window) layers)", .greens) : ("Attn (\(options.window) layers)", .reds)
+                    return LineSeries(
+                        name: name, x: (0..<layers).map(Double.init), y: mean, band: (zip(mean, half).map { $0 - $1 }, zip(mean, half).map { $0 + $1 }), color: map.line)
+                })
+        }
+        return LineFigure(title: String(format: "Average indirect effect over %d facts (noise %.3f, %d samples)", facts.count, noiseStd, options.samples), plots: plots)
+    }
+
     public func figure() -> HeatmapFigure {
         let maxAll = effect.values.flatMap { $0.flatMap { $0 } }.filter(\.isFinite).max() ?? 1
         return HeatmapFigure(
             title: String(format: "Average indirect effect over %d facts (noise %.3f, %d samples)", facts.count, noiseStd, options.samples),
             panels: options.kinds.map { k in
                 let (t, c): (String, ColorMap) = k == .hidden ? ("AIE of a single hidden state", .purples) : k == .mlp ? ("AIE of a run of \(options.window) MLP", .greens) : ("AIE of a run of \(options.window) Attn", .reds)
-                return HeatmapPanel(
+                var panel = HeatmapPanel(
                     title: t, rowLabels: Self.roles, columnLabels: (0..<layers).map(String.init), values: effect[k]!.map { $0.map { max($0, 0) } },
                     colorMap: c, minimum: 0, maximum: k == .hidden ? maxAll : nil, scaleLabel: "AIE", xLabel: k == .hidden ? "single restored layer" : "center of interval of \(options.window) layers")
+                panel.rowLabelsAreTokens = false
+                return panel
             })
     }
 

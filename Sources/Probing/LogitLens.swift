@@ -1,6 +1,7 @@
 import ArrayStore
 import Foundation
 import Models
+import Plotting
 import Tensors
 import Tokenization
 

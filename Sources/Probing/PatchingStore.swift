@@ -1,5 +1,6 @@
 import ArrayStore
 import Foundation
+import Plotting
 
 extension ActivationPatching.Result {
     /// HDF5: `/effect/<site>` Float64 `[positions, layers]`, `/heads` Float64 `[layers, heads]`, both prompts'
@@ -47,10 +48,12 @@ extension ActivationPatching.Result {
         }
         if let heads {
             let (lo, hi) = range(heads)
-            panels.append(HeatmapPanel(
+            var panel = HeatmapPanel(
                 title: "Patching each head's output (every position)", rowLabels: (0..<heads.count).map { "L\($0)" },
                 columnLabels: (0..<(heads.first?.count ?? 0)).map(String.init), values: heads, colorMap: .blues, minimum: lo, maximum: hi,
-                scaleLabel: "patched effect", xLabel: "head"))
+                scaleLabel: "patched effect", xLabel: "head")
+            panel.rowLabelsAreTokens = false
+            panels.append(panel)
         }
         return HeatmapFigure(
             title: String(format: "'%@' vs '%@': logit('%@') - logit('%@') clean %.3f, corrupted %.3f", clean.text, corrupted.text,

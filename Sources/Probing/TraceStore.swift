@@ -1,5 +1,6 @@
 import ArrayStore
 import Foundation
+import Plotting
 import Tensors
 
 /// Writing a trace: HDF5 (numbers), JSON (the same, for reading by eye and by scripts), SVG and PNG heatmaps.
@@ -112,8 +113,8 @@ public enum TraceStore {
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         try writeAtomically(Data(try e.encode(r)), to: "\(directory)/\(name).json")
         let fig = figure(r)
-        try writeAtomically(Data(fig.svg().utf8), to: "\(directory)/\(name).svg")
-        try writeAtomically(Data(fig.png()), to: "\(directory)/\(name).png")
+        try writeAtomically(Data(try fig.svg().utf8), to: "\(directory)/\(name).svg")
+        try writeAtomically(Data(try fig.png()), to: "\(directory)/\(name).png")
     }
 }
 

@@ -1,4 +1,3 @@
-import CDeflate
 import Foundation
 import Models
 import Tensors
@@ -77,32 +76,6 @@ final class BasicsTests: XCTestCase {
         XCTAssertNotEqual(a.logits, plain.logits)
     }
 
-    func testPNGChecksumsAndLayout() {
-        XCTAssertEqual(PNG.crc32(Array("123456789".utf8)), 0xCBF4_3926)
-        XCTAssertEqual(PNG.adler32(Array("Wikipedia".utf8)), 0x11E6_0398)
-        var rgb = [UInt8](repeating: 0, count: 300 * 250 * 3)
-        for i in rgb.indices { rgb[i] = UInt8(i % 251) }
-        let png = PNG.encode(width: 300, height: 250, rgb: rgb)
-        XCTAssertEqual(Array(png.prefix(8)), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        XCTAssertEqual(Array(png.suffix(12)), [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82])
-        // Inflate the IDAT with zlib and compare with the filtered rows.
-        let idatLength = Int(png[33]) << 24 | Int(png[34]) << 16 | Int(png[35]) << 8 | Int(png[36])
-        let z = Array(png[41..<(41 + idatLength)])
-        XCTAssertLessThan(z.count, 250 * (300 * 3 + 1) / 2, "the image data is compressed")
-        var size = uLong(250 * (300 * 3 + 1))
-        var raw = [UInt8](repeating: 0, count: Int(size))
-        XCTAssertEqual(uncompress(&raw, &size, z, uLong(z.count)), Z_OK)
-        XCTAssertEqual(Int(size), 250 * (300 * 3 + 1))
-        XCTAssertEqual(Array(raw[1..<901]), Array(rgb[0..<900]))
-        XCTAssertEqual(raw[901], 0, "filter byte of the second row")
-        // The fallback stream of stored blocks inflates to the same bytes.
-        let stored = PNG.zlibStored(raw)
-        var size2 = uLong(raw.count)
-        var back = [UInt8](repeating: 0, count: raw.count)
-        XCTAssertEqual(uncompress(&back, &size2, stored, uLong(stored.count)), Z_OK)
-        XCTAssertEqual(back, raw)
-    }
-
     func testMultiTokenTargetPolicies() throws {
         // A target whose pieces the tiny fixtures cannot produce is built directly.
         let t = Target(ids: [7], pieces: [" Par"], text: " Paris", notes: [.firstTokenOfTarget(target: " Paris", tokens: [" Par", "is"])])
@@ -110,20 +83,5 @@ final class BasicsTests: XCTestCase {
         XCTAssertEqual(
             ProbingError.multiTokenTarget(target: " Paris", tokens: [" Par", "is"]).description,
             "target ' Paris' is 2 tokens (' Par' 'is'); use its first token ' Par' or ask for the sequence probability")
-    }
-}
-
-final class CanvasTests: XCTestCase {
-    /// Drawing partly or wholly outside the canvas is clipped, never a crash.
-    func testDrawingOutsideIsClipped() {
-        var c = Canvas(width: 10, height: 8)
-        c.fill(-5, -5, 8, 8, RGB(1, 2, 3))
-        c.fill(20, 20, 5, 5, RGB(1, 2, 3))
-        c.fill(0, 12, 5, 5, RGB(1, 2, 3))
-        c.text("far away", 50, 50)
-        c.text("partly", 5, 6)
-        XCTAssertEqual(c.rgb.count, 10 * 8 * 3)
-        XCTAssertEqual(Array(c.rgb[0..<3]), [1, 2, 3])
-        XCTAssertEqual(Array(c.rgb[(7 * 10 + 0) * 3..<(7 * 10 + 0) * 3 + 3]), [255, 255, 255])
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Plotting
 import Tensors
 import TestSupport
 import Tokenization
@@ -84,6 +85,28 @@ final class MethodsTests: XCTestCase {
         // A one-token subject right before the last token: it is first and last subject token; the next is first after and last.
         XCTAssertEqual(AverageIndirectEffect.roles(of: 3, subject: 3..<4, tokens: 5), [0, 2])
         XCTAssertEqual(AverageIndirectEffect.roles(of: 4, subject: 3..<4, tokens: 5), [3, 5])
+    }
+
+    /// The line figure of an average: one plot per place (last subject token, last token), one line per kind in its
+    /// heatmap's hue, with a band of ±1.96 standard deviations over √(rows averaged); role names are not quoted as tokens.
+    func testAverageIndirectEffectLineFigure() throws {
+        let rows = (0..<6).map { r in [0.1, 0.2, 0.3].map { $0 * Double(r + 1) } }
+        let sd = (0..<6).map { _ in [0.1, 0.2, 0.4] }
+        let aie = AverageIndirectEffect(
+            layers: 3, options: TraceOptions(), noiseStd: 0.35, facts: [], examined: 4, skippedWrongPrediction: 0, skippedOther: [],
+            effect: [.hidden: rows, .mlp: rows, .attn: rows], std: [.hidden: sd, .mlp: sd, .attn: sd], roleCounts: [4, 1, 4, 4, 9, 16],
+            meanClean: 0.5, meanCorrupted: 0.1, seconds: 1)
+        let fig = aie.lineFigure()
+        XCTAssertEqual(fig.plots.count, 2)
+        XCTAssertEqual(fig.plots[0].series.map(\.name), ["single hidden state", "MLP (10 layers)", "Attn (10 layers)"])
+        let last = fig.plots[1].series[0]
+        XCTAssertEqual(last.y, rows[5])
+        XCTAssertEqual(last.band!.high[2], 1.8 + 1.96 * 0.4 / 4, accuracy: 1e-12)
+        XCTAssertEqual(fig.plots[0].series[0].band!.low[0], 0.3 - 1.96 * 0.1 / 2, accuracy: 1e-12)
+        XCTAssertEqual(fig.plots[0].series[1].color, ColorMap.greens.line)
+        XCTAssertEqual(Array(try fig.png().prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        let svg = try aie.figure().svg()
+        XCTAssertTrue(svg.contains(">last subject token<") && !svg.contains("'last token'"), "role names drawn as names")
     }
 
     /// A tokenizer is needed only to decode pieces; the tiny fixtures have none, so decode through a stub vocabulary.
