@@ -63,14 +63,7 @@ struct SAECommand: ParsableCommand {
         let spliced = try m.transformer.forward([ids], hooks: sae.splice(at: id), logits: .all)
         func loss(_ logits: [Float]) -> Double {
             guard T > 1 else { return .nan }
-            var total = 0.0
-            for t in 0..<(T - 1) {
-                let row = logits[(t * V)..<((t + 1) * V)]
-                let mx = row.max()!
-                let lse = Double(mx) + log(row.reduce(0.0) { $0 + exp(Double($1 - mx)) })
-                total += lse - Double(row[row.startIndex + ids[t + 1]])
-            }
-            return total / Double(T - 1)
+            return (0..<(T - 1)).reduce(0.0) { $0 + crossEntropy(logits, row: $1, vocab: V, target: ids[$1 + 1]) } / Double(T - 1)
         }
         func topTokens(_ logits: [Float]) -> [String] {
             let last = Array(logits[((T - 1) * V)..<(T * V)])

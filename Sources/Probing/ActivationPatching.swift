@@ -53,14 +53,14 @@ public enum ActivationPatching {
         let a = answer.ids[0], b = versus.ids[0]
         guard a != b else { throw ProbingError.invalidOption(name: "versus", expected: "a token other than the answer's", found: "'\(versus.text)'") }
 
-        var capture: Set<HookID> = []
+        // The clean run gives the activations patched in; the corrupted run, the residual each patched run starts from.
+        var cleanCapture: Set<HookID> = []
         for l in 0..<L {
-            for s in sites { capture.insert(HookID(s.hook, layer: l)) }
-            capture.insert(HookID(.residPre, layer: l))
-            if wantHeads { capture.insert(HookID(.z, layer: l)) }
+            for s in sites { cleanCapture.insert(HookID(s.hook, layer: l)) }
+            if wantHeads { cleanCapture.insert(HookID(.z, layer: l)) }
         }
-        let cleanRun = try model.forward([clean.ids], hooks: Hooks(capture: capture), logits: .last)
-        let corruptRun = try model.forward([corrupted.ids], hooks: Hooks(capture: capture), logits: .last)
+        let cleanRun = try model.forward([clean.ids], hooks: Hooks(capture: cleanCapture), logits: .last)
+        let corruptRun = try model.forward([corrupted.ids], hooks: Hooks(capture: Set((0..<L).map { HookID(.residPre, layer: $0) })), logits: .last)
         func difference(_ logits: ArraySlice<Float>) -> Double { Double(logits[logits.startIndex + a]) - Double(logits[logits.startIndex + b]) }
         let ldClean = difference(cleanRun.logits.data[0..<V]), ldCorrupt = difference(corruptRun.logits.data[0..<V])
         guard ldClean != ldCorrupt else {
