@@ -6,7 +6,7 @@ import Models
 public struct EditProposal: Sendable {
     public var method: EditMethod
     public var requests: [EditRequest]
-    public var hyperparameters: EditHyperparameters
+    public var hyperparameters: MethodHyperparameters
     public var contextTemplates: [String]
     public var deltas: [WeightDelta]
     /// ROME's `|k_p·u|/‖k_p‖` per request (empty for MEMIT/AlphaEdit).
@@ -83,8 +83,10 @@ public final class Editor: @unchecked Sendable {
     public var canary: [[Int]] { didSet { canaryPerplexity = nil } }
     /// Statistics by layer and token count; by default from the `StatisticsStore`.
     public var statisticsProvider: ([Int], Int) throws(EditError) -> [Int: KeyStatistics]
-    /// Hyperparameters of each method (layers, learning rate, λ, ...).
+    /// Hyperparameters of each locate-then-edit method (layers, learning rate, λ, ...).
     public var hyperparameters: [EditMethod: EditHyperparameters]
+    /// Hyperparameters of each fine-tuning method (FT-L, FT-M, LoRA).
+    public var fineTuneHyperparameters: [EditMethod: FineTuneHyperparameters] = [:]
 
     var canaryPerplexity: Double?
     var statisticsCache: [String: KeyStatistics] = [:]
@@ -139,7 +141,11 @@ public final class Editor: @unchecked Sendable {
             do throws(EditError) { file = try HyperparameterFile.shipped(forModel: names).file } catch { lookupError = error }
         }
         var h: [EditMethod: EditHyperparameters] = [:]
-        for m in EditMethod.allCases { if let v = file?.values(for: m) { h[m] = v } }
+        var ft: [EditMethod: FineTuneHyperparameters] = [:]
+        for m in EditMethod.allCases {
+            if let v = file?.values(for: m) { h[m] = v }
+            if let v = file?.fineTuneValues(for: m) { ft[m] = v }
+        }
         var ledger: Ledger?
         if let ledgerPath, FileManager.default.fileExists(atPath: ledgerPath) {
             ledger = try Ledger.load(ledgerPath, modelSHA256: sha)
@@ -153,6 +159,7 @@ public final class Editor: @unchecked Sendable {
                 try store.statistics(layers: layers, tokens: tokens, model: model, transformer: base, progress: statisticsProgress).statistics
             })
         self.ledgerPath = ledgerPath
+        self.fineTuneHyperparameters = ft
         self.hyperparameterLookupError = lookupError
     }
 
@@ -161,10 +168,21 @@ public final class Editor: @unchecked Sendable {
     func hyperparameters(_ method: EditMethod) throws(EditError) -> EditHyperparameters {
         guard let h = hyperparameters[method] else {
             if let hyperparameterLookupError { throw hyperparameterLookupError }
-            throw .malformedHyperparameters(file: "hyperparameters", field: method.rawValue, expected: "values for \(method.rawValue)", found: "none")
+            throw .malformedHyperparameters(file: "hyperparameters", field: method.fileKey, expected: "values for \(method.rawValue)", found: "none")
         }
         try h.validate(method: method, layerCount: base.config.nLayers)
         return h
+    }
+
+    /// The validated hyperparameters of any method.
+    public func methodHyperparameters(_ method: EditMethod) throws(EditError) -> MethodHyperparameters {
+        guard method.isFineTuning else { return .locate(try hyperparameters(method)) }
+        guard let h = fineTuneHyperparameters[method] else {
+            if let hyperparameterLookupError { throw hyperparameterLookupError }
+            throw .malformedHyperparameters(file: "hyperparameters", field: method.fileKey, expected: "values for \(method.rawValue)", found: "none")
+        }
+        try h.validate(method: method, blocks: base.weights.blocks)
+        return .fineTune(h)
     }
 
     /// C for each layer (cached per session).
@@ -206,10 +224,10 @@ public final class Editor: @unchecked Sendable {
 
     /// Context templates of a method, generated once per session from the unedited model.
     public func contextTemplates(_ method: EditMethod, _ h: EditHyperparameters) throws(EditError) -> [String] {
-        let key = "\(method == .rome ? "rome" : "memit")/\(h.contextTemplateLengthParams)/\(h.seed)"
+        let key = "\(method.isRankOne ? "rome" : "memit")/\(h.contextTemplateLengthParams)/\(h.seed)"
         if let t = templateCache[key] { return t }
         guard let encoder else { throw .unsupported(what: "context templates", reason: "this session has no tokenizer") }
-        let t = method == .rome
+        let t = method.isRankOne
             ? try ContextTemplates.rome(base, tokenizer: encoder.tokenizer, lengthParams: h.contextTemplateLengthParams, seed: h.seed)
             : try ContextTemplates.memit(base, tokenizer: encoder.tokenizer, lengthParams: h.contextTemplateLengthParams, seed: h.seed)
         templateCache[key] = t
@@ -239,36 +257,37 @@ public final class Editor: @unchecked Sendable {
     /// Computes the deltas for `requests` on the current weights (nothing is applied).
     public func propose(_ requests: [EditRequest], method: EditMethod, log: ((String) -> Void)? = nil) throws(EditError) -> EditProposal {
         let start = Date()
+        if method.isFineTuning { return try proposeFineTuning(requests, method: method, log: log) }
         let h = try hyperparameters(method)
         // Refused before any statistics or templates are made.
-        if method == .rome { try ROME.checkApplicable(transformer, layer: h.layers[0]) } else { try MEMIT.checkApplicable(transformer, layers: h.layers) }
+        if method.isRankOne { try ROME.checkApplicable(transformer, layer: h.layers[0]) } else { try MEMIT.checkApplicable(transformer, layers: h.layers) }
         let enc = try requireEncoder()
         let templates = try contextTemplates(method, h)
-        let stats = method != .rome ? try statistics(layers: h.layers, tokens: h.mom2Tokens) : [:]
-        let covariance = method == .rome && h.mom2Adjustment ? try covarianceFactor(layer: h.layers[0], tokens: h.mom2Tokens) : nil
+        let stats = !method.isRankOne ? try statistics(layers: h.layers, tokens: h.mom2Tokens) : [:]
+        let covariance = method.isRankOne && h.mom2Adjustment ? try covarianceFactor(layer: h.layers[0], tokens: h.mom2Tokens) : nil
         var deltas: [WeightDelta] = []
         var dens: [Double] = []
         var losses: [[DeltaLoss]] = []
         switch method {
-        case .rome:
+        case .rome, .rRome:
             // Several requests are applied one after another, each on the result of the last.
             var t = transformer
             for r in requests {
                 let prompts = try RewritePrompts(request: r, templates: templates, encoder: enc)
-                let res = try ROME.compute(t, prompts: prompts, hyperparameters: h, covariance: covariance)
+                let res = try ROME.compute(t, prompts: prompts, hyperparameters: h, covariance: covariance, prefixedKey: method == .rRome)
                 let o = res.optimisation
                 log?(String(
                     format: "%@: v* loss %.3f → %.3f in %d steps (forward %.1f s, loss %.1f s, backward %.1f s)", r.id,
                     o.losses.first?.total ?? .nan, o.losses.last?.total ?? .nan, o.losses.count, o.seconds.forward, o.seconds.loss,
                     o.seconds.backward))
-                res.delta.apply(to: &t.weights.blocks[res.delta.layer].wOut)
+                res.delta.apply(to: &t.weights.blocks)
                 deltas.append(res.delta)
                 dens.append(res.relativeDenominator)
                 losses.append(res.optimisation.losses)
             }
-        case .memit, .alphaedit:
+        case .memit, .emmet, .alphaedit:
             let prompts = try requests.map { r throws(EditError) in try MemitPrompts(request: r, templates: templates, encoder: enc) }
-            var update = LayerUpdate.memit
+            var update = method == .emmet ? LayerUpdate.emmet : .memit
             if method == .alphaedit {
                 if alphaEdit == nil {
                     var state = try AlphaEditState(statistics: stats, threshold: h.nullspaceThreshold ?? 2e-2)
@@ -285,10 +304,25 @@ public final class Editor: @unchecked Sendable {
             log?(String(
                 format: "z optimisation %.1f s (%d requests, %.1f steps each on average), keys and hidden states %.1f s, updates %.1f s",
                 res.seconds.targets, requests.count, Double(steps) / Double(max(requests.count, 1)), res.seconds.keys, res.seconds.solve))
+        case .ftL, .ftM, .lora:
+            preconditionFailure("fine-tuning is proposed by proposeFineTuning")
         }
         return EditProposal(
-            method: method, requests: requests, hyperparameters: h, contextTemplates: templates, deltas: deltas, denominators: dens,
+            method: method, requests: requests, hyperparameters: .locate(h), contextTemplates: templates, deltas: deltas, denominators: dens,
             losses: losses, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// FT-L, FT-M and LoRA: trains on the requests' own prompts (no context templates, no statistics).
+    func proposeFineTuning(_ requests: [EditRequest], method: EditMethod, log: ((String) -> Void)?) throws(EditError) -> EditProposal {
+        let start = Date()
+        guard case .fineTune(let h) = try methodHyperparameters(method) else { preconditionFailure() }
+        let enc = try requireEncoder()
+        let examples = requests.map { FineTuning.Example(prompt: enc.prompt($0.filledPrompt), target: enc.target($0.targetNew)) }
+        for (r, e) in zip(requests, examples) where e.target.isEmpty { throw .emptyTarget(request: r.id) }
+        let res = try FineTuning.compute(transformer, examples: examples, method: method, hyperparameters: h, log: log)
+        return EditProposal(
+            method: method, requests: requests, hyperparameters: .fineTune(h), contextTemplates: [], deltas: res.deltas, denominators: [],
+            losses: [res.losses], seconds: Date().timeIntervalSince(start))
     }
 
     /// P(new) and P(true) (mean per-token probability) of each request on its own prompt.
@@ -334,9 +368,9 @@ public final class Editor: @unchecked Sendable {
         var failures: [String] = []
         let (checkFailures, norms) = DeltaChecks.check(p.deltas, on: transformer, denominators: p.denominators, guards: guards)
         failures += checkFailures
-        let candidate = transformer.applying(p.deltas)
-        for l in Set(p.deltas.map(\.layer)) where !candidate.weights.blocks[l].wOut.weight.allSatisfy(\.isFinite) {
-            failures.append("layer \(l): the edited W_out has non-finite values")
+        let candidate = failures.isEmpty ? transformer.applying(p.deltas) : transformer
+        for d in p.deltas where failures.isEmpty && !(candidate.linear(of: d)?.weight.allSatisfy(\.isFinite) ?? false) {
+            failures.append("\(WeightDelta.describe(d.target)): the edited \(d.matrix.rawValue) has non-finite values")
         }
         let (newBefore, trueBefore) = try targetProbabilities(transformer, p.requests)
         var newAfter = newBefore, trueAfter = trueBefore
@@ -372,7 +406,7 @@ public final class Editor: @unchecked Sendable {
             method: p.method, requests: p.requests.map(\.id), applied: failures.isEmpty, failures: failures,
             newProbabilityBefore: newBefore, newProbabilityAfter: newAfter, trueProbabilityBefore: trueBefore,
             trueProbabilityAfter: trueAfter, counterFactBefore: cfBefore, counterFactAfter: cfAfter, perplexityBefore: pplBefore,
-            perplexityAfter: pplAfter, relativeNorms: Dictionary(uniqueKeysWithValues: norms.map { (String($0.key), $0.value) }),
+            perplexityAfter: pplAfter, relativeNorms: norms,
             finalLosses: p.losses.compactMap(\.last), seconds: p.seconds + Date().timeIntervalSince(start))
         guard failures.isEmpty else { return outcome }
         try keep(candidate, proposal: p, outcome: outcome)
@@ -382,8 +416,8 @@ public final class Editor: @unchecked Sendable {
     /// Makes `candidate` the session's weights and records the entry (saving the ledger first, so a
     /// failed save changes nothing).
     func keep(_ candidate: Transformer, proposal p: EditProposal, outcome: EditOutcome) throws(EditError) {
-        var checksums: [Int: String] = [:]
-        for l in Set(p.deltas.map(\.layer)) { checksums[l] = Checksum.fnv1a(candidate.weights.blocks[l].wOut.weight) }
+        var checksums: [String: String] = [:]
+        for d in p.deltas { checksums[d.target] = Checksum.fnv1a(candidate.linear(of: d)!.weight) }
         var next = ledger
         var state = alphaEdit
         if p.method == .alphaedit, var s = state, let enc = encoder {
@@ -424,7 +458,7 @@ public final class Editor: @unchecked Sendable {
         var sums: [Int: [Float]] = [:]
         var t = base
         for e in ledger.entries {
-            for d in e.deltas { d.apply(to: &t.weights.blocks[d.layer].wOut) }
+            for d in e.deltas { d.apply(to: &t.weights.blocks) }
             guard e.method == .alphaedit else { continue }
             let prompts = try e.requests.map { r throws(EditError) in try MemitPrompts(request: r, templates: e.contextTemplates, encoder: enc) }
             for l in e.hyperparameters.layers {

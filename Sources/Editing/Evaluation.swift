@@ -28,7 +28,7 @@ public struct EvaluationReport: Sendable, Codable {
     /// Batches whose update could not be computed or applied (non-finite v*, a singular solve): left
     /// unedited and scored as they were, so their records count as failures.
     public var notEdited: [String]
-    public var hyperparameters: EditHyperparameters
+    public var hyperparameters: MethodHyperparameters
     /// Records done when the run stopped early to be resumed (`stopAfter`); nil for a finished run.
     /// The scores after cover only those records (independent batches) or are absent (sequential).
     public var stoppedAfter: Int? = nil
@@ -47,7 +47,7 @@ extension EvaluationReport {
         dataset: Evaluation.Dataset, method: EditMethod, records: Int, batch: Int, sequential: Bool,
         before: ([CounterFactScores], [ZSREScores]), after: ([CounterFactScores], [ZSREScores]), perplexityBefore: Double?,
         perplexitiesAfter: [Double], trajectory: [PerplexityPoint], times: [Double], start: Date, earlierSeconds: Double = 0,
-        failures: [String], notEdited: [String], hyperparameters: EditHyperparameters
+        failures: [String], notEdited: [String], hyperparameters: MethodHyperparameters
     ) {
         self.init(
             dataset: dataset.rawValue, method: method, records: records, batch: batch, sequential: sequential,
@@ -102,7 +102,7 @@ public enum Evaluation {
         let start = Date()
         guard let encoder = editor.encoder else { throw .unsupported(what: "evaluation", reason: "the session has no tokenizer") }
         let verifier = Verifier(encoder: encoder)
-        let h = try editor.hyperparameters(method)
+        let h = try editor.methodHyperparameters(method)
         let base = editor.transformer
         let canary = perplexity && !editor.canary.isEmpty
         func scores(_ t: Transformer, _ rs: [EditRequest]) throws(EditError) -> ([CounterFactScores], [ZSREScores]) {
@@ -237,8 +237,7 @@ public enum Evaluation {
             defer { editor.guards = guards }
             let o = try editor.commit(p)
             guard o.applied else { return try notEdited(o.failures.joined(separator: "; ")) }
-            let norms = Dictionary(uniqueKeysWithValues: o.relativeNorms.compactMap { k, v in Int(k).map { ($0, v) } })
-            pr.failures += DeltaChecks.limits(relativeNorms: norms, denominators: p.denominators, guards: guards).map { "\(chunk.first!.id)…: \($0)" }
+            pr.failures += DeltaChecks.limits(relativeNorms: o.relativeNorms, denominators: p.denominators, guards: guards).map { "\(chunk.first!.id)…: \($0)" }
         } else {
             let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
             pr.failures += f.map { "\(chunk.first!.id)…: \($0)" }

@@ -47,7 +47,7 @@ struct EvaluationSettings: Codable, Equatable {
     /// The canary's token count and an FNV-1a checksum of its tokens.
     var canary: String
     var modelSHA256: String
-    var hyperparameters: EditHyperparameters
+    var hyperparameters: MethodHyperparameters
     /// The ids of the records, in order.
     var requests: [String]
 }

@@ -5,10 +5,11 @@ import Models
 /// Writes an edited model as a GGUF file that Locus and llama.cpp load.
 ///
 /// Every tensor the ledger did not touch is copied byte for byte in its original type; each edited
-/// down projection `blk.L.ffn_down.weight` is written as F32 (exact) or F16. GGUF stores a linear
-/// map as `[outputs, inputs]` and Locus as `[inputs, outputs]`, so `W_out` (`[d_mlp, d_model]` in
-/// Locus) is transposed back to `[d_model, d_mlp]`. (Only `W_out` is ever edited, so the llama
-/// Q/K row permutation undone at load time never needs redoing.) All metadata is kept, in order,
+/// map (`blk.L.ffn_down.weight` for `W_out`; `attn_q`, `attn_k`, `attn_v`, `attn_output`,
+/// `ffn_gate`, `ffn_up` for the maps LoRA may adapt) is written as F32 (exact) or F16. GGUF stores
+/// a linear map as `[outputs, inputs]` and Locus as `[inputs, outputs]`, so it is transposed back;
+/// where loading reordered the file's rows (the llama Q/K permutation, read from `base`), file row
+/// `r` gets output `order[r]` again. All metadata is kept, in order,
 /// plus `locus.edit.*` keys: the base file's SHA-256, the number of edits, and a JSON record of
 /// each (method, requests, layers, time). The original file is never written.
 public enum ModelExport {
@@ -16,8 +17,25 @@ public enum ModelExport {
         case f32, f16
     }
 
+    /// The GGUF tensor name of a block's map.
+    static func tensorName(layer: Int, _ kind: ParameterKind) -> String {
+        let n: String
+        switch kind {
+        case .W_Q: n = "attn_q"
+        case .W_K: n = "attn_k"
+        case .W_V: n = "attn_v"
+        case .W_O: n = "attn_output"
+        case .W_gate: n = "ffn_gate"
+        case .W_in: n = "ffn_up"
+        case .W_out: n = "ffn_down"
+        case .ln1: n = "attn_norm"
+        case .ln2: n = "ffn_norm"
+        }
+        return "blk.\(layer).\(n).weight"
+    }
+
     public static func export(
-        gguf: GGUFFile, edited: Transformer, ledger: Ledger, to path: String, precision: Precision = .f32
+        gguf: GGUFFile, base: Transformer, edited: Transformer, ledger: Ledger, to path: String, precision: Precision = .f32
     ) throws(EditError) {
         let src = URL(fileURLWithPath: gguf.path).resolvingSymlinksInPath().path
         let dst = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
@@ -25,14 +43,26 @@ public enum ModelExport {
             throw .storage(file: path, reason: "refusing to overwrite the original model file; export to another path")
         }
         var w = gguf.writerCopy()
-        let layers = Set(ledger.entries.flatMap { $0.deltas.map(\.layer) })
-        for l in layers.sorted() {
-            let name = "blk.\(l).ffn_down.weight"
+        var seen = Set<String>()
+        let targets = ledger.entries.flatMap(\.deltas).filter { seen.insert($0.target).inserted }
+        for d in targets.sorted(by: { WeightDelta.targetOrder($0.target, $1.target) }) {
+            let name = tensorName(layer: d.layer, d.matrix)
             guard let i = w.tensors.firstIndex(where: { $0.name == name }) else {
                 throw .unsupported(what: "export", reason: "the model file has no tensor \(name)")
             }
-            let lin = edited.weights.blocks[l].wOut
-            let t = transposed(lin.weight, rows: lin.inputs, cols: lin.outputs)
+            guard let lin = edited.linear(of: d) else {
+                throw .unsupported(what: "export", reason: "the model has no \(d.matrix.rawValue) in block \(d.layer)")
+            }
+            var t = transposed(lin.weight, rows: lin.inputs, cols: lin.outputs)
+            let c = base.config
+            if c.architecture == .llama && (d.matrix == .W_Q || d.matrix == .W_K) {
+                let order = WeightLoader.rotaryOrder(heads: d.matrix == .W_Q ? c.nHeads : c.nKVHeads, dHead: c.dHead)
+                // File row r computes output order[r]: put each output back in its file row.
+                let rows = t
+                for (r, o) in order.enumerated() {
+                    for j in 0..<lin.inputs { t[r * lin.inputs + j] = rows[o * lin.inputs + j] }
+                }
+            }
             let shape = [lin.outputs, lin.inputs]
             guard w.tensors[i].shape == shape else {
                 throw .unsupported(what: "export", reason: "\(name) has shape \(w.tensors[i].shape) in the file, expected \(shape)")
@@ -45,13 +75,14 @@ public enum ModelExport {
             let requests: [String]
             let subjects: [String]
             let targets: [String]
-            let layers: [Int]
+            /// `5` for block 5's `W_out`, `5.W_Q` for another map.
+            let layers: [String]
             let time: String
         }
         let records = ledger.entries.map {
             Record(
                 method: $0.method.rawValue, requests: $0.requests.map(\.id), subjects: $0.requests.map(\.subject),
-                targets: $0.requests.map(\.targetNew), layers: $0.deltas.map(\.layer), time: $0.time)
+                targets: $0.requests.map(\.targetNew), layers: $0.deltas.map(\.target), time: $0.time)
         }
         w.set("locus.edit.base_sha256", .string(ledger.modelSHA256))
         w.set("locus.edit.base_file", .string(ledger.modelFile))

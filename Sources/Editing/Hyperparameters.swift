@@ -2,7 +2,23 @@ import Foundation
 
 /// The editing methods Locus implements.
 public enum EditMethod: String, Sendable, Codable, CaseIterable {
-    case rome, memit, alphaedit
+    /// Locate-then-edit: a target value found by optimisation, written into `W_out` in closed form.
+    case rome, rRome = "r-rome", memit, emmet, alphaedit
+    /// Gradient fine-tuning baselines (`FineTuning`).
+    case ftL = "ft-l", ftM = "ft-m", lora
+
+    /// True for the methods trained by gradient descent on the weights (their hyperparameters are
+    /// `FineTuneHyperparameters`).
+    public var isFineTuning: Bool { self == .ftL || self == .ftM || self == .lora }
+
+    /// ROME and r-ROME edit one request at a time (several are applied one after another).
+    public var isRankOne: Bool { self == .rome || self == .rRome }
+
+    /// The name of the method's section in a hyperparameter file.
+    public var fileKey: String { rawValue.replacingOccurrences(of: "-", with: "_") }
+
+    /// Every method's name, for messages.
+    public static var names: String { allCases.map(\.rawValue).joined(separator: ", ") }
 }
 
 /// Hyperparameters of ROME, MEMIT and AlphaEdit, named as in the reference code
@@ -36,6 +52,8 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
     public var nullspaceThreshold: Double?
     /// AlphaEdit: ridge term added to the projected normal matrix.
     public var l2: Double?
+    /// EMMET: ridge term added to `D = Kᵀ C⁻¹ K` when a batch has more than one request.
+    public var emmetLambda: Double?
     /// Seed of the context-prefix sampler.
     public var seed: UInt64
 
@@ -43,7 +61,7 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
         layers: [Int], factToken: String = "subject_last", steps: Int, learningRate: Float, weightDecay: Float,
         clampNormFactor: Float, klFactor: Float, mom2Adjustment: Bool = true, mom2Tokens: Int = 100_000,
         mom2UpdateWeight: Double = 20000, contextTemplateLengthParams: [[Int]], nullspaceThreshold: Double? = nil,
-        l2: Double? = nil, seed: UInt64 = 0
+        l2: Double? = nil, emmetLambda: Double? = nil, seed: UInt64 = 0
     ) {
         self.layers = layers
         self.factToken = factToken
@@ -58,6 +76,7 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
         self.contextTemplateLengthParams = contextTemplateLengthParams
         self.nullspaceThreshold = nullspaceThreshold
         self.l2 = l2
+        self.emmetLambda = emmetLambda
         self.seed = seed
     }
 
@@ -66,7 +85,7 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
         case weightDecay = "v_weight_decay", clampNormFactor = "clamp_norm_factor", klFactor = "kl_factor"
         case mom2Adjustment = "mom2_adjustment", mom2Tokens = "mom2_n_tokens", mom2UpdateWeight = "mom2_update_weight"
         case contextTemplateLengthParams = "context_template_length_params"
-        case nullspaceThreshold = "nullspace_threshold", l2 = "L2", seed
+        case nullspaceThreshold = "nullspace_threshold", l2 = "L2", emmetLambda = "emmet_lambda", seed
     }
 
     public init(from decoder: Decoder) throws {
@@ -88,6 +107,7 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
         contextTemplateLengthParams = try c.decode([[Int]].self, forKey: .contextTemplateLengthParams)
         nullspaceThreshold = try c.decodeIfPresent(Double.self, forKey: .nullspaceThreshold)
         l2 = try c.decodeIfPresent(Double.self, forKey: .l2)
+        emmetLambda = try c.decodeIfPresent(Double.self, forKey: .emmetLambda)
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
     }
 
@@ -106,6 +126,7 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
         try c.encode(contextTemplateLengthParams, forKey: .contextTemplateLengthParams)
         try c.encodeIfPresent(nullspaceThreshold, forKey: .nullspaceThreshold)
         try c.encodeIfPresent(l2, forKey: .l2)
+        try c.encodeIfPresent(emmetLambda, forKey: .emmetLambda)
         try c.encode(seed, forKey: .seed)
     }
 
@@ -114,8 +135,8 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
         guard !layers.isEmpty else {
             throw .malformedHyperparameters(file: file, field: "\(method.rawValue).layers", expected: "at least one layer", found: "none")
         }
-        if method == .rome && layers.count != 1 {
-            throw .malformedHyperparameters(file: file, field: "rome.layer", expected: "exactly one layer", found: "\(layers)")
+        if method.isRankOne && layers.count != 1 {
+            throw .malformedHyperparameters(file: file, field: "\(method.fileKey).layer", expected: "exactly one layer", found: "\(layers)")
         }
         for l in layers where l < 0 || l >= layerCount {
             throw .layerOutOfRange(what: "\(file): \(method.rawValue).layers", layer: l, layers: layerCount)
@@ -141,6 +162,18 @@ public struct EditHyperparameters: Sendable, Equatable, Codable {
         if method == .alphaedit && (nullspaceThreshold == nil || l2 == nil) {
             throw .malformedHyperparameters(file: file, field: "alphaedit", expected: "nullspace_threshold and L2", found: "missing")
         }
+        if method == .emmet {
+            guard let e = emmetLambda else {
+                throw .malformedHyperparameters(file: file, field: "emmet.emmet_lambda", expected: "a number ≥ 0", found: "missing")
+            }
+            guard e >= 0, e.isFinite else {
+                throw .malformedHyperparameters(file: file, field: "emmet.emmet_lambda", expected: "a number ≥ 0", found: "\(e)")
+            }
+        }
+        guard mom2UpdateWeight > 0, mom2UpdateWeight.isFinite else {
+            throw .malformedHyperparameters(
+                file: file, field: "\(method.fileKey).mom2_update_weight", expected: "a positive number", found: "\(mom2UpdateWeight)")
+        }
     }
 }
 
@@ -152,14 +185,37 @@ public struct HyperparameterFile: Sendable, Codable, Equatable {
     public var match: [String]
     public var source: String
     public var rome: EditHyperparameters?
+    public var rRome: EditHyperparameters?
     public var memit: EditHyperparameters?
+    public var emmet: EditHyperparameters?
     public var alphaedit: EditHyperparameters?
+    public var ftL: FineTuneHyperparameters?
+    public var ftM: FineTuneHyperparameters?
+    public var lora: FineTuneHyperparameters?
 
+    enum CodingKeys: String, CodingKey {
+        case model, match, source, rome, rRome = "r_rome", memit, emmet, alphaedit, ftL = "ft_l", ftM = "ft_m", lora
+    }
+
+    /// The values of a locate-then-edit method (nil for the fine-tuning methods or when absent).
     public func values(for method: EditMethod) -> EditHyperparameters? {
         switch method {
         case .rome: return rome
+        case .rRome: return rRome
         case .memit: return memit
+        case .emmet: return emmet
         case .alphaedit: return alphaedit
+        case .ftL, .ftM, .lora: return nil
+        }
+    }
+
+    /// The values of a fine-tuning method (nil for the others or when absent).
+    public func fineTuneValues(for method: EditMethod) -> FineTuneHyperparameters? {
+        switch method {
+        case .ftL: return ftL
+        case .ftM: return ftM
+        case .lora: return lora
+        default: return nil
         }
     }
 

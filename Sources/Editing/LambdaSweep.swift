@@ -61,7 +61,7 @@ extension Evaluation {
             return EvaluationReport(
                 dataset: dataset, method: .memit, records: requests.count, batch: batch, sequential: false,
                 before: (cfBefore, zBefore), after: (cfAfter[j], zAfter[j]), perplexityBefore: pplBefore, perplexitiesAfter: ppls[j],
-                trajectory: [], times: times[j], start: start, failures: failures[j], notEdited: [], hyperparameters: hl)
+                trajectory: [], times: times[j], start: start, failures: failures[j], notEdited: [], hyperparameters: .locate(hl))
         }
     }
 }

@@ -7,19 +7,20 @@ import Tensors
 public struct LedgerEntry: Sendable, Equatable {
     public var method: EditMethod
     public var requests: [EditRequest]
-    public var hyperparameters: EditHyperparameters
+    public var hyperparameters: MethodHyperparameters
     public var contextTemplates: [String]
     /// The factors of every change, in the order they were applied.
     public var deltas: [WeightDelta]
     /// Metrics before/after and guard figures, as JSON (an `EditOutcome`).
     public var report: String
-    /// FNV-1a 64 checksum of each edited layer's `W_out` right after this entry was applied.
-    public var checksums: [Int: String]
+    /// FNV-1a 64 checksum of each edited map right after this entry was applied, keyed by
+    /// `WeightDelta.target` (`"5"`: block 5's `W_out`; `"5.W_Q"`: its `W_Q`).
+    public var checksums: [String: String]
     public var time: String
 
     public init(
-        method: EditMethod, requests: [EditRequest], hyperparameters: EditHyperparameters, contextTemplates: [String],
-        deltas: [WeightDelta], report: String, checksums: [Int: String], time: String
+        method: EditMethod, requests: [EditRequest], hyperparameters: MethodHyperparameters, contextTemplates: [String],
+        deltas: [WeightDelta], report: String, checksums: [String: String], time: String
     ) {
         self.method = method
         self.requests = requests
@@ -41,9 +42,11 @@ public struct LedgerEntry: Sendable, Equatable {
 ///
 /// Layout: root attributes `format`, `format_version`, `model_sha256`, `model_file`, `edit_count`;
 /// `/edits/NNNNNN` groups with attributes `method`, `requests`, `hyperparameters`,
-/// `context_templates`, `report` (JSON), `checksums` (JSON), `time`, and datasets
-/// `layer_L/left` `[d_mlp, rank]`, `layer_L/right` `[d_model, rank]` (Float32) per delta;
-/// `/alphaedit/previous_keys/layer_L` `[d_mlp, d_mlp]`.
+/// `context_templates`, `report` (JSON), `checksums` (JSON), `layers` (the deltas' targets in order:
+/// `5` for block 5's `W_out`, `5.W_Q` for another map), `time`, and per delta the datasets
+/// `layer_L/left` `[inputs, rank]` and `layer_L/right` `[outputs, rank]` (Float32), or
+/// `layer_L/delta` `[inputs, outputs]` for a dense change; a map other than `W_out` has them under
+/// `layer_L/<map>/`. `/alphaedit/previous_keys/layer_L` `[d_mlp, d_mlp]`.
 public struct Ledger: Sendable, Equatable {
     public var modelSHA256: String
     public var modelFile: String
@@ -76,19 +79,24 @@ public struct Ledger: Sendable, Equatable {
                 guard d.layer >= 0 && d.layer < t.config.nLayers else {
                     throw .ledgerMismatch(file: file, field: "edits/\(i).layer", expected: "a layer below \(t.config.nLayers)", found: "\(d.layer)")
                 }
-                let w = t.weights.blocks[d.layer].wOut
+                guard let w = t.linear(of: d) else {
+                    throw .ledgerMismatch(file: file, field: "edits/\(i).layers", expected: "maps the model has", found: "\(d.matrix.rawValue) in block \(d.layer)")
+                }
                 guard w.inputs == d.inputs && w.outputs == d.outputs else {
                     throw .ledgerMismatch(
-                        file: file, field: "edits/\(i)/layer_\(d.layer)", expected: "factors for a \(w.inputs)×\(w.outputs) W_out",
+                        file: file, field: "edits/\(i)/\(Self.group(d))", expected: "factors for a \(w.inputs)×\(w.outputs) \(d.matrix.rawValue)",
                         found: "\(d.inputs)×\(d.outputs)")
                 }
-                d.apply(to: &t.weights.blocks[d.layer].wOut)
+                d.apply(to: &t.weights.blocks)
             }
-            for (l, sum) in e.checksums.sorted(by: { $0.key < $1.key }) {
-                let got = Checksum.fnv1a(t.weights.blocks[l].wOut.weight)
+            for (target, sum) in e.checksums.sorted(by: { WeightDelta.targetOrder($0.key, $1.key) }) {
+                guard let (l, k) = WeightDelta.parseTarget(Substring(target)), l < t.config.nLayers, let w = t.weights.blocks[l].linear(k) else {
+                    throw .ledgerMismatch(file: file, field: "edits/\(i).checksums", expected: "targets such as 5 or 5.W_Q of this model", found: target)
+                }
+                let got = Checksum.fnv1a(w.weight)
                 guard got == sum else {
                     throw .ledgerMismatch(
-                        file: file, field: "edits/\(i).checksums.layer_\(l)", expected: sum,
+                        file: file, field: "edits/\(i).checksums.layer_\(target)", expected: sum,
                         found: "\(got) (the weights do not replay bit for bit; was the ledger made with another BLAS kernel?)")
                 }
             }
@@ -129,19 +137,29 @@ public struct Ledger: Sendable, Equatable {
         for (k, e) in entries.enumerated() {
             let g = String(format: "edits/%06d", first + k)
             try f.createGroup(g)
+            precondition(Set(e.deltas.map(\.target)).count == e.deltas.count, "Ledger: one delta per map and entry")
             for d in e.deltas {
-                try f.write(Tensor(shape: [d.inputs, d.rank], data: d.left), at: "\(g)/layer_\(d.layer)/left")
-                try f.write(Tensor(shape: [d.outputs, d.rank], data: d.right), at: "\(g)/layer_\(d.layer)/right")
+                if d.isDense {
+                    try f.write(Tensor(shape: [d.inputs, d.outputs], data: d.left), at: "\(g)/\(group(d))/delta")
+                } else {
+                    try f.write(Tensor(shape: [d.inputs, d.rank], data: d.left), at: "\(g)/\(group(d))/left")
+                    try f.write(Tensor(shape: [d.outputs, d.rank], data: d.right), at: "\(g)/\(group(d))/right")
+                }
             }
             try f.setAttributes(
                 [
                     "method": .string(e.method.rawValue), "requests": .string(json(e.requests)),
                     "hyperparameters": .string(json(e.hyperparameters)),
                     "context_templates": .string(json(e.contextTemplates)), "report": .string(e.report),
-                    "checksums": .string(json(Dictionary(uniqueKeysWithValues: e.checksums.map { (String($0.key), $0.value) }))),
-                    "layers": .string(e.deltas.map { String($0.layer) }.joined(separator: ",")), "time": .string(e.time),
+                    "checksums": .string(json(e.checksums)),
+                    "layers": .string(e.deltas.map(\.target).joined(separator: ",")), "time": .string(e.time),
                 ], on: g)
         }
+    }
+
+    /// Where a delta's datasets sit inside its entry's group.
+    static func group(_ d: WeightDelta) -> String {
+        d.matrix == .W_out ? "layer_\(d.layer)" : "layer_\(d.layer)/\(d.matrix.rawValue)"
     }
 
     /// AlphaEdit's `C_prev` per layer as `alphaedit/previous_keys/layer_L` `[d_mlp, d_mlp]`.
@@ -190,24 +208,35 @@ public struct Ledger: Sendable, Equatable {
                 guard case .string(let s)? = a[k] else { throw mismatch("\(g).\(k)", "a string attribute", "none") }
                 return s
             }
-            guard let method = EditMethod(rawValue: try text("method")) else { throw mismatch("\(g).method", "rome, memit or alphaedit", try text("method")) }
+            guard let method = EditMethod(rawValue: try text("method")) else { throw mismatch("\(g).method", EditMethod.names, try text("method")) }
             let requests = try dec.decode([EditRequest].self, from: Data(try text("requests").utf8))
-            let h = try dec.decode(EditHyperparameters.self, from: Data(try text("hyperparameters").utf8))
+            let hData = Data(try text("hyperparameters").utf8)
+            let h: MethodHyperparameters = method.isFineTuning
+                ? .fineTune(try dec.decode(FineTuneHyperparameters.self, from: hData)) : .locate(try dec.decode(EditHyperparameters.self, from: hData))
             let templates = try dec.decode([String].self, from: Data(try text("context_templates").utf8))
             let sums = try dec.decode([String: String].self, from: Data(try text("checksums").utf8))
             var deltas: [WeightDelta] = []
-            for layerText in try text("layers").split(separator: ",") {
-                guard let l = Int(layerText) else { throw mismatch("\(g).layers", "layer numbers", try text("layers")) }
-                let left = try f.readTensor("\(g)/layer_\(l)/left"), right = try f.readTensor("\(g)/layer_\(l)/right")
-                guard left.rank == 2, right.rank == 2, left.shape[1] == right.shape[1], left.shape[1] > 0 else {
-                    throw mismatch("\(g)/layer_\(l)", "left [d_mlp, r] and right [d_model, r]", "\(left.shape) and \(right.shape)")
+            for targetText in try text("layers").split(separator: ",") {
+                guard let (l, k) = WeightDelta.parseTarget(targetText) else {
+                    throw mismatch("\(g).layers", "targets such as 5 or 5.W_Q", try text("layers"))
                 }
-                deltas.append(WeightDelta(layer: l, rank: left.shape[1], left: left.data, right: right.data))
+                let at = k == .W_out ? "\(g)/layer_\(l)" : "\(g)/layer_\(l)/\(k.rawValue)"
+                if f.exists("\(at)/delta") {
+                    let d = try f.readTensor("\(at)/delta")
+                    guard d.rank == 2, d.shape[0] > 0, d.shape[1] > 0 else { throw mismatch("\(at)/delta", "[inputs, outputs]", "\(d.shape)") }
+                    deltas.append(WeightDelta(layer: l, matrix: k, dense: d.data, inputs: d.shape[0], outputs: d.shape[1]))
+                    continue
+                }
+                let left = try f.readTensor("\(at)/left"), right = try f.readTensor("\(at)/right")
+                guard left.rank == 2, right.rank == 2, left.shape[1] == right.shape[1], left.shape[1] > 0 else {
+                    throw mismatch(at, "left [inputs, r] and right [outputs, r]", "\(left.shape) and \(right.shape)")
+                }
+                deltas.append(WeightDelta(layer: l, matrix: k, rank: left.shape[1], left: left.data, right: right.data))
             }
             out.append(
                 LedgerEntry(
                     method: method, requests: requests, hyperparameters: h, contextTemplates: templates, deltas: deltas,
-                    report: try text("report"), checksums: Dictionary(uniqueKeysWithValues: sums.compactMap { k, v in Int(k).map { ($0, v) } }),
+                    report: try text("report"), checksums: sums,
                     time: try text("time")))
         }
         return out

@@ -241,7 +241,7 @@ public enum MEMIT {
             let left = try update.left(keys: ks, statistics: stats, layerIndex: i, hyperparameters: h)
             let delta = WeightDelta(layer: layer, rank: n, left: left, right: r)
             guard delta.isFinite else { throw .nonFinite(what: "the update of layer \(layer)") }
-            delta.apply(to: &current.weights.blocks[layer].wOut)
+            delta.apply(to: &current.weights.blocks)
             deltas.append(delta)
         }
         var result = MemitResult(deltas: deltas, zs: zs, optimisations: opts, residualNorms: norms)
@@ -251,15 +251,18 @@ public enum MEMIT {
 }
 
 /// How a layer's update `Δ = A Rᵀ` gets its left factor A from the keys: MEMIT's
-/// `(λC + K Kᵀ)⁻¹ K`, or AlphaEdit's null-space projected solve.
+/// `(λC + K Kᵀ)⁻¹ K`, EMMET's `C⁻¹K (KᵀC⁻¹K)⁻¹`, or AlphaEdit's null-space projected solve.
 public enum LayerUpdate: Sendable {
     case memit
+    case emmet
     case alphaEdit(AlphaEditState)
 
     func left(keys: [[Float]], statistics: KeyStatistics, layerIndex: Int, hyperparameters h: EditHyperparameters) throws(EditError) -> [Float] {
         switch self {
         case .memit:
             return try MEMIT.adjustedKeys(keys, statistics: statistics, lambda: h.mom2UpdateWeight).map { Float($0) }
+        case .emmet:
+            return try EMMET.adjustedKeys(keys, statistics: statistics, lambda: h.mom2UpdateWeight, ridge: h.emmetLambda ?? 0).map { Float($0) }
         case .alphaEdit(let state):
             return try state.adjustedKeys(keys, layer: statistics.layer, l2: h.l2 ?? 10)
         }

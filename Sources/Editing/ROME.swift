@@ -37,6 +37,12 @@ public struct RomeResult: Sendable {
 /// `u = C⁻¹k*/‖C⁻¹k*‖` from the mean key `k*` over all context prompts but the residual and the
 /// denominator from the key `k_p` of the unadorned prompt: `ΔW = u (v* − k_p·W − b)ᵀ / (k_p·u)`,
 /// which makes `k_p · W′ = v*` exact. Locus does the same (with `k_p = k*` it is the formula above).
+///
+/// **r-ROME** (Gupta et al. 2024, scalable-model-editing/rebuilding-rome with
+/// `enable_random_prefix_keys`) uses the prefix-averaged key `k*` in the residual and the denominator
+/// too: `ΔW = u (v* − k*·W − b)ᵀ / (k*·u)`, with `v*` still the unadorned prompt's `W_out` output
+/// plus δ. The asymmetric `k_p · u` of the reference can come close to zero (the "disabling edits"
+/// that wreck a model under sequential editing); `k*·u = ‖C^{-1/2}k*‖² / ‖C⁻¹k*‖ > 0` cannot.
 public enum ROME {
     /// The keys (`blocks.L.mlp.hook_post`) at each prompt's subject token, running only blocks `0...L`.
     public static func keys(_ transformer: Transformer, prompts: [SubjectPrompt], layer: Int) throws(EditError) -> [[Float]] {
@@ -105,7 +111,8 @@ public enum ROME {
 
     /// Computes the ROME update for one request (the model is not changed).
     public static func compute(
-        _ transformer: Transformer, prompts: RewritePrompts, hyperparameters h: EditHyperparameters, covariance: CovarianceFactor?
+        _ transformer: Transformer, prompts: RewritePrompts, hyperparameters h: EditHyperparameters, covariance: CovarianceFactor?,
+        prefixedKey: Bool = false
     ) throws(EditError) -> RomeResult {
         let layer = h.layers[0]
         try checkApplicable(transformer, layer: layer)
@@ -123,11 +130,13 @@ public enum ROME {
             weightDecay: h.weightDecay)
         let opt = try DeltaOptimization.run(objective, steps: h.steps, learningRate: h.learningRate, clampNormFactor: h.clampNormFactor)
         let vStar = opt.target
+        // r-ROME: the key of the residual and the denominator is k* itself.
+        let kPrompt = prefixedKey ? kStar : ks[0]
         let (delta, den, rel) = try rankOneUpdate(
-            layer: layer, w: transformer.weights.blocks[layer].wOut, kStar: kStar, kPrompt: ks[0], vStar: vStar,
+            layer: layer, w: transformer.weights.blocks[layer].wOut, kStar: kStar, kPrompt: kPrompt, vStar: vStar,
             covariance: h.mom2Adjustment ? covariance : nil)
         guard delta.isFinite else { throw .nonFinite(what: "the ROME update of layer \(layer)") }
         return RomeResult(
-            delta: delta, kStar: kStar, kPrompt: ks[0], vStar: vStar, denominator: den, relativeDenominator: rel, optimisation: opt)
+            delta: delta, kStar: kStar, kPrompt: kPrompt, vStar: vStar, denominator: den, relativeDenominator: rel, optimisation: opt)
     }
 }

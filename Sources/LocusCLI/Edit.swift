@@ -4,16 +4,16 @@ import Locus
 
 struct Edit: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Edit facts with ROME, MEMIT or AlphaEdit; each edit is verified, rolled back if it fails a guard, and recorded in the ledger.",
+        abstract: "Edit facts (ROME, r-ROME, MEMIT, EMMET, AlphaEdit, FT-L, FT-M, LoRA); each edit is verified, rolled back if it fails a guard, and recorded in the ledger.",
         discussion: """
             Request files (YAML or JSON) hold one request or a list: subject, prompt (with {} or containing the subject), \
             target_new, optional target_true, paraphrases, neighbours. CounterFact and zsRE records are accepted as they are. \
-            See Edits/ for examples. ROME edits requests one after another; MEMIT and AlphaEdit edit them as one batch.
+            See Edits/ for examples. ROME and r-ROME edit requests one after another; the other methods edit them as one batch.
             """)
 
     @OptionGroup var options: ModelOptions
     @OptionGroup var editing: EditingOptions
-    @Option(help: "rome, memit or alphaedit.") var method: EditMethod = .rome
+    @Option(help: "\(EditMethod.names).") var method: EditMethod = .rome
     @Flag(name: .customLong("dry-run"), help: "Compute and verify, but keep nothing.") var dryRun = false
     @Argument(help: "Request files.") var files: [String]
 
@@ -24,7 +24,7 @@ struct Edit: ParsableCommand {
         let e = try editing.editor(m, persistLedger: !dryRun)
         let logger: (String) -> Void = options.json ? { _ in } : { log($0) }
         var outcomes: [EditOutcome] = []
-        let batches = method == .rome ? requests.map { [$0] } : [requests]
+        let batches = method.isRankOne ? requests.map { [$0] } : [requests]
         for b in batches {
             try e.checkTargets(b)
             let p = try e.propose(b, method: method, log: logger)
@@ -57,7 +57,7 @@ struct Edit: ParsableCommand {
             print("  " + CounterFactSummary(a).row("after"))
         }
         if let b = o.perplexityBefore, let a = o.perplexityAfter { print(String(format: "  WikiText perplexity %.3f → %.3f", b, a)) }
-        for (l, r) in o.relativeNorms.sorted(by: { Int($0.key)! < Int($1.key)! }) { print(String(format: "  layer %@: ‖ΔW‖/‖W‖ = %.4f", l, r)) }
+        for (t, r) in o.relativeNorms.sorted(by: { WeightDelta.targetOrder($0.key, $1.key) }) { print(String(format: "  %@: ‖ΔW‖/‖W‖ = %.4f", WeightDelta.describe(t), r)) }
         for f in o.failures { print("  guard: \(f)") }
     }
 }
@@ -131,7 +131,7 @@ struct Export: ParsableCommand {
             throw ValidationError("export writes a GGUF copy of a GGUF model; \(m.path) is a Hugging Face folder (convert it with llama.cpp's convert_hf_to_gguf.py first)")
         }
         let e = try Editor(model: m, ledgerPath: FileManager.default.fileExists(atPath: path) ? path : nil)
-        try ModelExport.export(gguf: gguf, edited: e.transformer, ledger: e.ledger, to: out, precision: precision)
+        try ModelExport.export(gguf: gguf, base: e.base, edited: e.transformer, ledger: e.ledger, to: out, precision: precision)
         // Check the file reads back with the edited weights.
         let back = try LanguageModel(path: out)
         for l in Set(e.ledger.entries.flatMap { $0.deltas.map(\.layer) }) {

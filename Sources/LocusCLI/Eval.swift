@@ -16,10 +16,10 @@ struct Eval: ParsableCommand {
     @OptionGroup var options: ModelOptions
     @OptionGroup var editing: EditingOptions
     @Argument(help: "counterfact or zsre") var dataset: String
-    @Option(help: "rome, memit or alphaedit.") var method: EditMethod = .rome
+    @Option(help: "\(EditMethod.names).") var method: EditMethod = .rome
     @Option(help: "Records to edit.") var records = 50
     @Option(help: "Skip this many records first.") var offset = 0
-    @Option(help: "Requests per edit (ROME: 1).") var batch = 1
+    @Option(help: "Requests per edit (ROME and r-ROME: 1).") var batch = 1
     @Flag(help: "Keep every batch, then score all records at the end.") var sequential = false
     @Option(help: "Generation prompts per record for the n-gram entropy GE (0: none).") var generation = 0
     @Flag(help: "Measure the WikiText perplexity canary after each edit.") var perplexity = false
@@ -39,7 +39,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         guard let ds = Evaluation.Dataset(rawValue: dataset) else { throw ValidationError("dataset must be counterfact or zsre") }
-        if method == .rome && batch != 1 { throw ValidationError("ROME edits one request at a time: use --batch 1") }
+        if method.isRankOne && batch != 1 { throw ValidationError("\(method.rawValue) edits one request at a time: use --batch 1") }
         if !lambdas.isEmpty && (method != .memit || sequential) {
             throw ValidationError("--lambdas sweeps MEMIT's λ over independent batches: use it with --method memit and without --sequential")
         }
@@ -74,7 +74,7 @@ struct Eval: ParsableCommand {
                 perplexity: perplexity, log: { log($0) })
             if options.json { return try printJSON(reports) }
             for r in reports {
-                print(String(format: "λ = %g", r.hyperparameters.mom2UpdateWeight))
+                print(String(format: "λ = %g", r.hyperparameters.locate?.mom2UpdateWeight ?? .nan))
                 printReport(r, model: m, skipped: skipped)
             }
             return

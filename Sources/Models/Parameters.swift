@@ -18,3 +18,35 @@ public enum ParameterID: Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension BlockWeights {
+    /// The linear map `kind` names (nil for the norms and for `W_gate` in an ungated MLP).
+    public func linear(_ kind: ParameterKind) -> Linear? {
+        switch kind {
+        case .W_Q: return wQ
+        case .W_K: return wK
+        case .W_V: return wV
+        case .W_O: return wO
+        case .W_gate: return wGate
+        case .W_in: return wIn
+        case .W_out: return wOut
+        case .ln1, .ln2: return nil
+        }
+    }
+
+    /// Replaces the linear map `kind` names (which must exist: see `linear(_:)`).
+    public mutating func setLinear(_ kind: ParameterKind, _ value: Linear) {
+        switch kind {
+        case .W_Q: wQ = value
+        case .W_K: wK = value
+        case .W_V: wV = value
+        case .W_O: wO = value
+        case .W_gate:
+            precondition(wGate != nil, "setLinear: this block has no W_gate")
+            wGate = value
+        case .W_in: wIn = value
+        case .W_out: wOut = value
+        case .ln1, .ln2: preconditionFailure("setLinear: \(kind.rawValue) is a norm, not a linear map")
+        }
+    }
+}

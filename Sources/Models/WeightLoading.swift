@@ -110,12 +110,18 @@ public enum WeightLoader {
         return parts
     }
 
+    /// `order[r]`: the output column (in Locus's order) that row `r` of a llama GGUF's `attn_q`/`attn_k` computes.
+    public static func rotaryOrder(heads: Int, dHead: Int) -> [Int] {
+        let half = dHead / 2
+        return (0..<(heads * dHead)).map { r in (r / dHead) * dHead + (r % 2) * half + (r % dHead) / 2 }
+    }
+
     /// Undoes llama.cpp's interleaving of rotary halves: output column `h·d_head + 2j + s` of the file
     /// becomes column `h·d_head + s·d_head/2 + j` (for weights kept in the file, as the order of their rows).
     static func unpermuteRotary(_ w: Linear, heads: Int, dHead: Int) -> Linear {
         let half = dHead / 2
         if case .stored(let m, nil) = w.storage {
-            let order = (0..<(heads * dHead)).map { r in (r / dHead) * dHead + (r % 2) * half + (r % dHead) / 2 }
+            let order = rotaryOrder(heads: heads, dHead: dHead)
             let bias = w.bias.map { b in
                 var out = b
                 for (r, o) in order.enumerated() { out[o] = b[r] }

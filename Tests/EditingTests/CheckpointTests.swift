@@ -15,7 +15,7 @@ final class CheckpointTests: XCTestCase {
     func settings(records: Int, method: EditMethod = .rome) -> EvaluationSettings {
         EvaluationSettings(
             dataset: "counterfact", method: method, batch: 1, sequential: true, perplexity: true, checkpointEvery: 100,
-            generationPrompts: 0, canary: "2048 tokens, 0123", modelSHA256: "sha-test", hyperparameters: h,
+            generationPrompts: 0, canary: "2048 tokens, 0123", modelSHA256: "sha-test", hyperparameters: .locate(h),
             requests: (0..<records).map { "case \($0)" })
     }
 
@@ -29,8 +29,8 @@ final class CheckpointTests: XCTestCase {
         let left = Fixtures.gaussian(64, seed: UInt64(2 * n + 1)), right = Fixtures.gaussian(32, seed: UInt64(2 * n + 2))
         return LedgerEntry(
             method: method, requests: [try EditRequest(id: "case \(n)", subject: "s\(n)", prompt: "{} is in", targetNew: "t\(n)")],
-            hyperparameters: h, contextTemplates: ["{}"], deltas: [WeightDelta(layer: 5, rank: 1, left: left, right: right)],
-            report: "{\"edit\":\(n)}", checksums: [5: String(format: "%016x", n)], time: "2026-12-07T10:00:00Z")
+            hyperparameters: .locate(h), contextTemplates: ["{}"], deltas: [WeightDelta(layer: 5, rank: 1, left: left, right: right)],
+            report: "{\"edit\":\(n)}", checksums: ["5": String(format: "%016x", n)], time: "2026-12-07T10:00:00Z")
     }
 
     func testThousandRecordProgressRoundTripsAndOtherRecordsAreRefused() throws {

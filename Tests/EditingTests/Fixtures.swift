@@ -53,6 +53,20 @@ enum Fixtures {
         return acc.statistics(modelSHA256: "test", corpus: corpus.name, corpusSHA256: corpus.sha256)
     }
 
+    /// A random symmetric positive-definite matrix (A Aᵀ / n + I/2), Float64.
+    static func spd(_ n: Int, seed: UInt64) -> [Double] {
+        let a = gaussian(n * n, seed: seed).map(Double.init)
+        var c = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { for k in 0..<n { c[i * n + j] += a[i * n + k] * a[j * n + k] / Double(n) } } }
+        for i in 0..<n { c[i * n + i] += 0.5 }
+        return c
+    }
+
+    /// Statistics holding the moment `c` (`n × n`) of layer 0.
+    static func statistics(_ c: [Double], _ n: Int) -> KeyStatistics {
+        KeyStatistics(layer: 0, dimension: n, tokenCount: n, moment: c, modelSHA256: "t", corpus: "t", corpusSHA256: "t")
+    }
+
     /// A temporary directory removed at the end of the test.
     static func temporaryDirectory(_ test: XCTestCase) throws -> String {
         let dir = NSTemporaryDirectory() + "locus-editing-\(UUID().uuidString)"

@@ -30,7 +30,7 @@ final class LedgerTests: XCTestCase {
             kl: [SubjectPrompt(tokens: [s, s + 1, 30], subjectLast: 1)], target: [target])
         let r = try ROME.compute(tf, prompts: prompts, hyperparameters: h, covariance: try CovarianceFactor(stats))
         return EditProposal(
-            method: .rome, requests: [try request(s)], hyperparameters: h, contextTemplates: ["{}"], deltas: [r.delta],
+            method: .rome, requests: [try request(s)], hyperparameters: .locate(h), contextTemplates: ["{}"], deltas: [r.delta],
             denominators: [r.relativeDenominator], losses: [r.optimisation.losses], seconds: 0)
     }
 
@@ -73,7 +73,7 @@ final class LedgerTests: XCTestCase {
 
         // A damaged checksum is caught on replay.
         var damaged = loaded
-        damaged.entries[0].checksums[0] = "0000000000000000"
+        damaged.entries[0].checksums["0"] = "0000000000000000"
         XCTAssertThrowsError(try damaged.apply(to: tf)) { err in
             guard case .ledgerMismatch(_, let field, _, _)? = err as? EditError else { return XCTFail("\(err)") }
             XCTAssertEqual(field, "edits/0.checksums.layer_0")
@@ -119,7 +119,7 @@ final class LedgerTests: XCTestCase {
         let source = try GGUFFile(path: Fixtures.ggufPath("llama"))
         for precision in ModelExport.Precision.allCases {
             let out = dir + "/edited-\(precision.rawValue).gguf"
-            try ModelExport.export(gguf: source, edited: e.transformer, ledger: e.ledger, to: out, precision: precision)
+            try ModelExport.export(gguf: source, base: e.base, edited: e.transformer, ledger: e.ledger, to: out, precision: precision)
             let g = try GGUFFile(path: out)
             let back = try Transformer(gguf: g)
             let edited = e.transformer.weights.blocks[0].wOut.weight
@@ -138,6 +138,6 @@ final class LedgerTests: XCTestCase {
             XCTAssertEqual(g.metadata["locus.edit.base_sha256"]?.string, "sha-test")
             XCTAssertTrue(g.metadata["locus.edit.record"]?.string?.contains("\"method\":\"rome\"") ?? false)
         }
-        XCTAssertThrowsError(try ModelExport.export(gguf: source, edited: e.transformer, ledger: e.ledger, to: Fixtures.ggufPath("llama")))
+        XCTAssertThrowsError(try ModelExport.export(gguf: source, base: e.base, edited: e.transformer, ledger: e.ledger, to: Fixtures.ggufPath("llama")))
     }
 }

@@ -11,26 +11,13 @@ import XCTest
 /// solved as one dense KKT system per output column, [[2C, kᵀ], [k, 0]] [δ; μ] = [0; r], with LAPACK's
 /// general solver (a different route from the Cholesky solve ROME uses).
 final class RankOneTests: XCTestCase {
-    /// A random symmetric positive-definite matrix (A Aᵀ / n + I/2), Float64.
-    func spd(_ n: Int, seed: UInt64) -> [Double] {
-        let a = Fixtures.gaussian(n * n, seed: seed).map(Double.init)
-        var c = [Double](repeating: 0, count: n * n)
-        for i in 0..<n { for j in 0..<n { for k in 0..<n { c[i * n + j] += a[i * n + k] * a[j * n + k] / Double(n) } } }
-        for i in 0..<n { c[i * n + i] += 0.5 }
-        return c
-    }
-
-    func stats(_ c: [Double], _ n: Int) -> KeyStatistics {
-        KeyStatistics(layer: 0, dimension: n, tokenCount: n, moment: c, modelSHA256: "t", corpus: "t", corpusSHA256: "t")
-    }
-
     func testRankOneMatchesDenseKKTSolve() throws {
         let F = 7, D = 5
-        let c = spd(F, seed: 1)
+        let c = Fixtures.spd(F, seed: 1)
         let w = Linear(weight: Fixtures.gaussian(F * D, seed: 2), bias: Fixtures.gaussian(D, seed: 3), inputs: F, outputs: D)
         let k = Fixtures.gaussian(F, seed: 4)
         let v = Fixtures.gaussian(D, seed: 5)
-        let (delta, _, _) = try ROME.rankOneUpdate(layer: 0, w: w, kStar: k, kPrompt: k, vStar: v, covariance: try CovarianceFactor(stats(c, F)))
+        let (delta, _, _) = try ROME.rankOneUpdate(layer: 0, w: w, kStar: k, kPrompt: k, vStar: v, covariance: try CovarianceFactor(Fixtures.statistics(c, F)))
         let dense = delta.dense()
 
         // Dense KKT per output column j: unknowns δ (F) and μ; 2Cδ + kᵀμ = 0, k·δ = r_j.
@@ -63,12 +50,12 @@ final class RankOneTests: XCTestCase {
     /// The reference's variant: direction from k*, residual and denominator from k_p.
     func testRankOneWithPromptKeyIsExactForThePromptAndAlongCInverseKStar() throws {
         let F = 9, D = 4
-        let c = spd(F, seed: 11)
+        let c = Fixtures.spd(F, seed: 11)
         let w = Linear(weight: Fixtures.gaussian(F * D, seed: 12), inputs: F, outputs: D)
         let kStar = Fixtures.gaussian(F, seed: 13)
         let kP = zip(kStar, Fixtures.gaussian(F, seed: 14, scale: 0.3)).map { $0 + $1 }
         let v = Fixtures.gaussian(D, seed: 15)
-        let (delta, den, _) = try ROME.rankOneUpdate(layer: 0, w: w, kStar: kStar, kPrompt: kP, vStar: v, covariance: try CovarianceFactor(stats(c, F)))
+        let (delta, den, _) = try ROME.rankOneUpdate(layer: 0, w: w, kStar: kStar, kPrompt: kP, vStar: v, covariance: try CovarianceFactor(Fixtures.statistics(c, F)))
         // Direction: C⁻¹k* by a dense general solve.
         var a = c
         var u = kStar.map(Double.init)
@@ -93,13 +80,13 @@ final class RankOneTests: XCTestCase {
     /// a factor reused for several right-hand sides gives C⁻¹x each time.
     func testCovarianceFactorRefusesTooFewTokensAndSolves() throws {
         let F = 6
-        let c = spd(F, seed: 31)
+        let c = Fixtures.spd(F, seed: 31)
         let few = KeyStatistics(layer: 2, dimension: F, tokenCount: F - 1, moment: c, modelSHA256: "t", corpus: "t", corpusSHA256: "t")
         XCTAssertThrowsError(try CovarianceFactor(few)) { e in
             XCTAssertTrue("\(e)".contains("at least \(F) tokens"), "\(e)")
             XCTAssertTrue("\(e)".contains("layer 2"), "\(e)")
         }
-        let f = try CovarianceFactor(stats(c, F))
+        let f = try CovarianceFactor(Fixtures.statistics(c, F))
         for seed in [32, 33] as [UInt64] {
             let x = Fixtures.gaussian(F, seed: seed)
             let y = try f.solve(x)

@@ -62,7 +62,7 @@ final class RealModelTests: XCTestCase {
 
         // Export and reload: the same logits as the edited session.
         let edited = e.transformer
-        try ModelExport.export(gguf: model.gguf!, edited: edited, ledger: e.ledger, to: dir + "/edited.gguf")
+        try ModelExport.export(gguf: model.gguf!, base: e.base, edited: edited, ledger: e.ledger, to: dir + "/edited.gguf")
         let back = try LanguageModel(path: dir + "/edited.gguf")
         let ids = try model.encode("The Eiffel Tower is located in the city of")
         let a = try edited.forward([ids], logits: .last).logits.data

@@ -49,7 +49,7 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(sweep.count, 2)
         for (lambda, swept) in zip(lambdas, sweep) {
             let single = try JSONDecoder().decode(EvaluationReport.self, from: eval([], hparams: writeHyperparameters(lambda: lambda)))
-            XCTAssertEqual(swept.hyperparameters.mom2UpdateWeight, lambda)
+            XCTAssertEqual(swept.hyperparameters.locate?.mom2UpdateWeight, lambda)
             XCTAssertEqual(swept.counterFactBefore, single.counterFactBefore)
             XCTAssertEqual(swept.counterFactAfter, single.counterFactAfter, "λ \(lambda)")
             XCTAssertEqual(swept.perplexityAfter, single.perplexityAfter, "λ \(lambda)")
