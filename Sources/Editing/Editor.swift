@@ -13,8 +13,9 @@ public struct EditProposal: Sendable {
     public var denominators: [Double]
     /// The v*/z loss per optimisation step, per request.
     public var losses: [[DeltaLoss]]
-    /// AlphaEdit: the keys of the edited model at each layer, to add to `C_prev` once kept.
     public var seconds: Double
+    /// UltraEdit: its lifelong normalisers after this edit (the session's once kept).
+    public var ultraEditMoments: [String: RunningMoments]? = nil
 }
 
 /// Before/after figures of one edit, and whether it was kept.
@@ -87,12 +88,16 @@ public final class Editor: @unchecked Sendable {
     public var hyperparameters: [EditMethod: EditHyperparameters]
     /// Hyperparameters of each fine-tuning method (FT-L, FT-M, LoRA).
     public var fineTuneHyperparameters: [EditMethod: FineTuneHyperparameters] = [:]
+    /// UltraEdit's hyperparameters.
+    public var ultraEditHyperparameters: UltraEditHyperparameters?
 
     var canaryPerplexity: Double?
     var statisticsCache: [String: KeyStatistics] = [:]
     var factorCache: [String: CovarianceFactor] = [:]
     var templateCache: [String: [String]] = [:]
     var alphaEdit: AlphaEditState?
+    /// UltraEdit's normalisers (nil: read from the ledger or rebuilt by replaying it when needed).
+    var ultraEditMoments: [String: RunningMoments]?
     /// Why no shipped hyperparameters were found for the model file (thrown when an edit needs them).
     var hyperparameterLookupError: EditError?
 
@@ -160,6 +165,7 @@ public final class Editor: @unchecked Sendable {
             })
         self.ledgerPath = ledgerPath
         self.fineTuneHyperparameters = ft
+        self.ultraEditHyperparameters = file?.ultraedit
         self.hyperparameterLookupError = lookupError
     }
 
@@ -176,6 +182,14 @@ public final class Editor: @unchecked Sendable {
 
     /// The validated hyperparameters of any method.
     public func methodHyperparameters(_ method: EditMethod) throws(EditError) -> MethodHyperparameters {
+        if method == .ultraedit {
+            guard let h = ultraEditHyperparameters else {
+                if let hyperparameterLookupError { throw hyperparameterLookupError }
+                throw .malformedHyperparameters(file: "hyperparameters", field: "ultraedit", expected: "values for ultraedit", found: "none")
+            }
+            _ = try h.targets(blocks: base.weights.blocks)
+            return .ultraEdit(h)
+        }
         guard method.isFineTuning else { return .locate(try hyperparameters(method)) }
         guard let h = fineTuneHyperparameters[method] else {
             if let hyperparameterLookupError { throw hyperparameterLookupError }
@@ -257,7 +271,7 @@ public final class Editor: @unchecked Sendable {
     /// Computes the deltas for `requests` on the current weights (nothing is applied).
     public func propose(_ requests: [EditRequest], method: EditMethod, log: ((String) -> Void)? = nil) throws(EditError) -> EditProposal {
         let start = Date()
-        if method.isFineTuning { return try proposeFineTuning(requests, method: method, log: log) }
+        if method.isFineTuning || method == .ultraedit { return try proposeFineTuning(requests, method: method, log: log) }
         let h = try hyperparameters(method)
         // Refused before any statistics or templates are made.
         if method.isRankOne { try ROME.checkApplicable(transformer, layer: h.layers[0]) } else { try MEMIT.checkApplicable(transformer, layers: h.layers) }
@@ -304,21 +318,30 @@ public final class Editor: @unchecked Sendable {
             log?(String(
                 format: "z optimisation %.1f s (%d requests, %.1f steps each on average), keys and hidden states %.1f s, updates %.1f s",
                 res.seconds.targets, requests.count, Double(steps) / Double(max(requests.count, 1)), res.seconds.keys, res.seconds.solve))
-        case .ftL, .ftM, .lora:
-            preconditionFailure("fine-tuning is proposed by proposeFineTuning")
+        case .ftL, .ftM, .lora, .ultraedit:
+            preconditionFailure("fine-tuning and UltraEdit are proposed by proposeFineTuning")
         }
         return EditProposal(
             method: method, requests: requests, hyperparameters: .locate(h), contextTemplates: templates, deltas: deltas, denominators: dens,
             losses: losses, seconds: Date().timeIntervalSince(start))
     }
 
-    /// FT-L, FT-M and LoRA: trains on the requests' own prompts (no context templates, no statistics).
+    /// FT-L, FT-M, LoRA and UltraEdit: from the requests' own prompts (no context templates, no statistics).
     func proposeFineTuning(_ requests: [EditRequest], method: EditMethod, log: ((String) -> Void)?) throws(EditError) -> EditProposal {
         let start = Date()
-        guard case .fineTune(let h) = try methodHyperparameters(method) else { preconditionFailure() }
+        let mh = try methodHyperparameters(method)
         let enc = try requireEncoder()
         let examples = requests.map { FineTuning.Example(prompt: enc.prompt($0.filledPrompt), target: enc.target($0.targetNew)) }
         for (r, e) in zip(requests, examples) where e.target.isEmpty { throw .emptyTarget(request: r.id) }
+        if case .ultraEdit(let h) = mh {
+            let (deltas, moments) = try UltraEdit.compute(transformer, examples: examples, hyperparameters: h, moments: try currentUltraEditMoments())
+            var p = EditProposal(
+                method: method, requests: requests, hyperparameters: mh, contextTemplates: [], deltas: deltas, denominators: [], losses: [],
+                seconds: Date().timeIntervalSince(start))
+            p.ultraEditMoments = moments
+            return p
+        }
+        guard case .fineTune(let h) = mh else { preconditionFailure() }
         let res = try FineTuning.compute(transformer, examples: examples, method: method, hyperparameters: h, log: log)
         return EditProposal(
             method: method, requests: requests, hyperparameters: .fineTune(h), contextTemplates: [], deltas: res.deltas, denominators: [],
@@ -434,8 +457,10 @@ public final class Editor: @unchecked Sendable {
             LedgerEntry(
                 method: p.method, requests: p.requests, hyperparameters: p.hyperparameters, contextTemplates: p.contextTemplates,
                 deltas: p.deltas, report: Ledger.json(outcome), checksums: checksums, time: formatter.string(from: Date())))
+        if let m = p.ultraEditMoments { next.ultraEditMoments = m }
         if let ledgerPath { try next.save(to: ledgerPath) }
         ledger = next
+        if let m = p.ultraEditMoments { ultraEditMoments = m }
         alphaEdit = state
         transformer = candidate
         canaryPerplexity = outcome.perplexityAfter
@@ -481,11 +506,39 @@ public final class Editor: @unchecked Sendable {
         var next = ledger
         let replayed = try next.apply(to: base, file: ledgerPath ?? "ledger")
         if recomputePreviousKeys { next.alphaEditPreviousKeys = try previousKeys(replaying: next) }
+        if recomputePreviousKeys { next.ultraEditMoments = try ultraEditMoments(replaying: next) }
         if let ledgerPath { try next.save(to: ledgerPath) }
         self.ledger = next
         transformer = replayed
         alphaEdit = nil
+        ultraEditMoments = nil
         canaryPerplexity = nil
+    }
+
+    /// UltraEdit's normalisers for the next edit: the session's, else the ledger's, else rebuilt by replay.
+    func currentUltraEditMoments() throws(EditError) -> [String: RunningMoments] {
+        if let ultraEditMoments { return ultraEditMoments }
+        let m = ledger.ultraEditMoments.isEmpty ? try ultraEditMoments(replaying: ledger) : ledger.ultraEditMoments
+        ultraEditMoments = m
+        return m
+    }
+
+    /// UltraEdit's normalisers over the UltraEdit entries of `ledger`, each entry's features read from
+    /// the model just before it (as when it was applied).
+    func ultraEditMoments(replaying ledger: Ledger) throws(EditError) -> [String: RunningMoments] {
+        guard ledger.entries.contains(where: { $0.method == .ultraedit }) else { return [:] }
+        let enc = try requireEncoder()
+        var moments: [String: RunningMoments] = [:]
+        var t = base
+        for e in ledger.entries {
+            if e.method == .ultraedit, case .ultraEdit(let h) = e.hyperparameters {
+                let examples = e.requests.map { FineTuning.Example(prompt: enc.prompt($0.filledPrompt), target: enc.target($0.targetNew)) }
+                let targets = try h.targets(blocks: t.weights.blocks)
+                UltraEdit.record(try UltraEdit.features(t, examples, targets: targets), targets: targets, transformer: t, into: &moments)
+            }
+            for d in e.deltas { d.apply(to: &t.weights.blocks) }
+        }
+        return moments
     }
 
     /// Removes the last `count` entries: the weights become the file's weights with the remaining
@@ -496,6 +549,6 @@ public final class Editor: @unchecked Sendable {
         }
         var next = ledger
         next.entries.removeLast(count)
-        try restore(next, recomputePreviousKeys: ledger.entries.suffix(count).contains(where: { $0.method == .alphaedit }))
+        try restore(next, recomputePreviousKeys: ledger.entries.suffix(count).contains(where: { $0.method == .alphaedit || $0.method == .ultraedit }))
     }
 }

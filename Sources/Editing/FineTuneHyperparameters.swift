@@ -151,12 +151,14 @@ public struct FineTuneHyperparameters: Sendable, Equatable, Codable {
 public enum MethodHyperparameters: Sendable, Equatable, Codable {
     case locate(EditHyperparameters)
     case fineTune(FineTuneHyperparameters)
+    case ultraEdit(UltraEditHyperparameters)
 
     /// The edited (or trained) blocks as the file names them.
     public var layers: [Int] {
         switch self {
         case .locate(let h): return h.layers
         case .fineTune(let h): return h.layers
+        case .ultraEdit(let h): return h.modules.compactMap { WeightDelta.parseTarget(Substring($0))?.layer }
         }
     }
 
@@ -166,6 +168,8 @@ public enum MethodHyperparameters: Sendable, Equatable, Codable {
     public init(from decoder: Decoder) throws {
         if let h = try? FineTuneHyperparameters(from: decoder) {
             self = .fineTune(h)
+        } else if let h = try? UltraEditHyperparameters(from: decoder) {
+            self = .ultraEdit(h)
         } else {
             self = .locate(try EditHyperparameters(from: decoder))
         }
@@ -175,6 +179,7 @@ public enum MethodHyperparameters: Sendable, Equatable, Codable {
         switch self {
         case .locate(let h): try h.encode(to: encoder)
         case .fineTune(let h): try h.encode(to: encoder)
+        case .ultraEdit(let h): try h.encode(to: encoder)
         }
     }
 }

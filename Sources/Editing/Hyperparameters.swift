@@ -6,6 +6,8 @@ public enum EditMethod: String, Sendable, Codable, CaseIterable {
     case rome, rRome = "r-rome", memit, emmet, alphaedit
     /// Gradient fine-tuning baselines (`FineTuning`).
     case ftL = "ft-l", ftM = "ft-m", lora
+    /// Lifelong editing in closed form from one gradient (`UltraEdit`).
+    case ultraedit
 
     /// True for the methods trained by gradient descent on the weights (their hyperparameters are
     /// `FineTuneHyperparameters`).
@@ -192,9 +194,10 @@ public struct HyperparameterFile: Sendable, Codable, Equatable {
     public var ftL: FineTuneHyperparameters?
     public var ftM: FineTuneHyperparameters?
     public var lora: FineTuneHyperparameters?
+    public var ultraedit: UltraEditHyperparameters?
 
     enum CodingKeys: String, CodingKey {
-        case model, match, source, rome, rRome = "r_rome", memit, emmet, alphaedit, ftL = "ft_l", ftM = "ft_m", lora
+        case model, match, source, rome, rRome = "r_rome", memit, emmet, alphaedit, ftL = "ft_l", ftM = "ft_m", lora, ultraedit
     }
 
     /// The values of a locate-then-edit method (nil for the fine-tuning methods or when absent).
@@ -205,7 +208,7 @@ public struct HyperparameterFile: Sendable, Codable, Equatable {
         case .memit: return memit
         case .emmet: return emmet
         case .alphaedit: return alphaedit
-        case .ftL, .ftM, .lora: return nil
+        case .ftL, .ftM, .lora, .ultraedit: return nil
         }
     }
 

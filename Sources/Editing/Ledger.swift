@@ -53,6 +53,8 @@ public struct Ledger: Sendable, Equatable {
     public var entries: [LedgerEntry]
     /// AlphaEdit's `C_prev` per layer, when AlphaEdit has been used.
     public var alphaEditPreviousKeys: [Int: [Float]]
+    /// UltraEdit's lifelong normalisers (per map shape `inputs×outputs`), when UltraEdit has been used.
+    public var ultraEditMoments: [String: RunningMoments] = [:]
 
     public init(modelSHA256: String, modelFile: String, entries: [LedgerEntry] = [], alphaEditPreviousKeys: [Int: [Float]] = [:]) {
         self.modelSHA256 = modelSHA256
@@ -122,6 +124,7 @@ public struct Ledger: Sendable, Equatable {
                 ])
                 try Self.write(entries[...], numberedFrom: 0, to: f)
                 try Self.write(previousKeys: alphaEditPreviousKeys, to: f)
+                try Self.write(moments: ultraEditMoments, to: f)
             }
         } catch let e as EditError {
             throw e
@@ -170,6 +173,30 @@ public struct Ledger: Sendable, Equatable {
         }
     }
 
+    /// UltraEdit's normalisers as `ultraedit/moments/<shape>/{count, mean, m2}` (Float64).
+    static func write(moments: [String: RunningMoments], to f: H5File) throws {
+        for (shape, m) in moments.sorted(by: { $0.key < $1.key }) {
+            let g = "ultraedit/moments/\(shape)"
+            try f.write(doubles: [m.count], shape: [1], at: "\(g)/count")
+            try f.write(doubles: m.mean, shape: [m.width], at: "\(g)/mean")
+            try f.write(doubles: m.m2, shape: [m.width], at: "\(g)/m2")
+        }
+    }
+
+    static func moments(in f: H5File) throws -> [String: RunningMoments] {
+        guard f.exists("ultraedit/moments") else { return [:] }
+        var out: [String: RunningMoments] = [:]
+        for shape in try f.children(of: "ultraedit/moments") {
+            let g = "ultraedit/moments/\(shape)"
+            let count = try f.readDoubles("\(g)/count").values, mean = try f.readDoubles("\(g)/mean").values, m2 = try f.readDoubles("\(g)/m2").values
+            guard count.count == 1, mean.count == m2.count else {
+                throw EditError.ledgerMismatch(file: f.path, field: g, expected: "count [1], mean and m2 of one width", found: "\(count.count), \(mean.count), \(m2.count)")
+            }
+            out[shape] = RunningMoments(count: count[0], mean: mean, m2: m2)
+        }
+        return out
+    }
+
     /// Reads a ledger and checks it belongs to the model with `modelSHA256`.
     public static func load(_ path: String, modelSHA256: String) throws(EditError) -> Ledger {
         func mismatch(_ field: String, _ expected: String, _ found: String) -> EditError {
@@ -185,6 +212,7 @@ public struct Ledger: Sendable, Equatable {
             var ledger = Ledger(modelSHA256: modelSHA256, modelFile: root["model_file"]?.description ?? "")
             ledger.entries = try entries(in: f, file: path)
             ledger.alphaEditPreviousKeys = try previousKeys(in: f)
+            ledger.ultraEditMoments = try moments(in: f)
             return ledger
         } catch let e as EditError {
             throw e
@@ -211,8 +239,14 @@ public struct Ledger: Sendable, Equatable {
             guard let method = EditMethod(rawValue: try text("method")) else { throw mismatch("\(g).method", EditMethod.names, try text("method")) }
             let requests = try dec.decode([EditRequest].self, from: Data(try text("requests").utf8))
             let hData = Data(try text("hyperparameters").utf8)
-            let h: MethodHyperparameters = method.isFineTuning
-                ? .fineTune(try dec.decode(FineTuneHyperparameters.self, from: hData)) : .locate(try dec.decode(EditHyperparameters.self, from: hData))
+            let h: MethodHyperparameters
+            if method.isFineTuning {
+                h = .fineTune(try dec.decode(FineTuneHyperparameters.self, from: hData))
+            } else if method == .ultraedit {
+                h = .ultraEdit(try dec.decode(UltraEditHyperparameters.self, from: hData))
+            } else {
+                h = .locate(try dec.decode(EditHyperparameters.self, from: hData))
+            }
             let templates = try dec.decode([String].self, from: Data(try text("context_templates").utf8))
             let sums = try dec.decode([String: String].self, from: Data(try text("checksums").utf8))
             var deltas: [WeightDelta] = []
