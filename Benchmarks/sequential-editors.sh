@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 records=${1:?usage: sequential-editors.sh RECORDS METHOD...}
 shift
 [ $# -gt 0 ] || set -- rome r-rome memit emmet alphaedit ft-l ft-m lora ultraedit
-every=$(( records >= 1000 ? 1000 : (records >= 100 ? 100 : records) ))
+every=$(( records >= 10000 ? 1000 : (records >= 10 ? records / 10 : 1) ))
 for m in "$@"; do
   out="Benchmarks/results/$(date +%F)-sequential-$records-$m.json"
   echo "[sequential] $m: $records records → $out" >&2

@@ -34,10 +34,16 @@ public struct EvaluationReport: Sendable, Codable {
     public var stoppedAfter: Int? = nil
 }
 
-/// The canary perplexity after some number of sequentially applied edits.
+/// The canary perplexity after some number of sequentially applied edits, and the scores of the
+/// first records edited (the first `Evaluation.trackedRecords`, or all edited so far when fewer),
+/// which show how long the earliest edits last.
 public struct PerplexityPoint: Sendable, Codable {
     public var edits: Int
     public var perplexity: Double
+    /// How many of the first records `counterFact`/`zsre` summarise (nil at 0 edits or in earlier reports).
+    public var firstRecords: Int? = nil
+    public var counterFact: CounterFactSummary? = nil
+    public var zsre: ZSRESummary? = nil
 }
 
 extension EvaluationReport {
@@ -67,6 +73,9 @@ extension EvaluationReport {
 /// another and all records are scored at the end (`sequential == true`, the AlphaEdit protocol).
 public enum Evaluation {
     public enum Dataset: String, Sendable { case counterfact, zsre }
+
+    /// At every checkpoint of a sequential run, the first this many records are scored again.
+    public static let trackedRecords = 1000
 
     /// The per-record scores of `requests` on `t`.
     static func score(
@@ -182,8 +191,13 @@ public enum Evaluation {
             var fired = false
             if sequential, canary, let every = checkpointEvery, every > 0, done < requests.count, done / every > (done - chunk.count) / every,
                 let ppl = try? verifier.perplexity(editor.transformer, sequences: editor.canary) {
-                pr.trajectory.append(PerplexityPoint(edits: done, perplexity: ppl))
-                log?(String(format: "after %d sequential edits: WikiText perplexity %.3f", done, ppl))
+                let k = min(trackedRecords, done)
+                let (c, z) = try scores(editor.transformer, Array(requests.prefix(k)))
+                var point = PerplexityPoint(edits: done, perplexity: ppl, firstRecords: k)
+                if dataset == .counterfact { point.counterFact = CounterFactSummary(c) } else { point.zsre = ZSRESummary(z) }
+                pr.trajectory.append(point)
+                let es = point.counterFact.map { String(format: ", first %d records ES %.1f PS %.1f NS %.1f", k, $0.ES, $0.PS, $0.NS) } ?? ""
+                log?(String(format: "after %d sequential edits: WikiText perplexity %.3f", done, ppl) + es)
                 fired = true
             }
             if let checkpoint, fired || done - saved >= checkpoint.every { try save() }
@@ -194,7 +208,10 @@ public enum Evaluation {
             if canary {
                 let ppl = try verifier.perplexity(editor.transformer, sequences: editor.canary)
                 pr.perplexities.append(ppl)
-                pr.trajectory.append(PerplexityPoint(edits: requests.count, perplexity: ppl))
+                let k = min(trackedRecords, requests.count)
+                var point = PerplexityPoint(edits: requests.count, perplexity: ppl, firstRecords: k)
+                if dataset == .counterfact { point.counterFact = CounterFactSummary(Array(pr.cfAfter.prefix(k))) } else { point.zsre = ZSRESummary(Array(pr.zAfter.prefix(k))) }
+                pr.trajectory.append(point)
             }
         } else if saved < pr.done {
             try save()

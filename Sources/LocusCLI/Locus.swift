@@ -14,7 +14,7 @@ struct LocusCommand: ParsableCommand {
             CommandGroup(name: "Models", subcommands: [Fetch.self, Info.self, Tokenize.self]),
             CommandGroup(name: "Look inside", subcommands: [Run.self, Generate.self]),
             CommandGroup(name: "Locate a fact", subcommands: [Trace.self, Patch.self, Lens.self, Attribute.self, Memories.self, Neurons.self, Steer.self, LinearProbeCommand.self, SAECommand.self, SAETrain.self, Probe.self]),
-            CommandGroup(name: "Edit a fact", subcommands: [Stats.self, Edit.self, Eval.self, Revert.self, Export.self]),
+            CommandGroup(name: "Edit a fact", subcommands: [Stats.self, Edit.self, Eval.self, EvalFigure.self, Revert.self, Export.self]),
             CommandGroup(name: "Experiments", subcommands: [NotebookCommand.self, Bench.self]),
         ])
 
