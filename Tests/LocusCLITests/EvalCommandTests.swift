@@ -149,3 +149,57 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(resumed.perplexityAfter, whole.perplexityAfter)
     }
 }
+
+/// Sequential runs of the gradient-based and lifelong methods on the tiny model: checkpoints score the
+/// first records, the last checkpoint agrees with the final scores, and `eval-figure` plots the reports.
+final class SequentialEvalTests: XCTestCase {
+    var folder = ""
+
+    override func setUpWithError() throws {
+        folder = try TinyModel.folder("locus-sequential")
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(atPath: folder)
+    }
+
+    func testCheckpointsScoreTheFirstRecordsAndTheFigureIsWritten() throws {
+        let hparams = folder + "/hparams.json"
+        try Data(
+            """
+            {"model": "tiny", "match": ["tiny"], "source": "test",
+             "ft_m": {"layers": [0], "num_steps": 4, "lr": 0.01, "objective_optimization": "target_new"},
+             "ultraedit": {"edit_modules": ["0.W_in", "1.W_in"], "lr": 0.001}}
+            """.utf8
+        ).write(to: URL(fileURLWithPath: hparams))
+        var paths: [String] = []
+        for method in ["ft-m", "ultraedit"] {
+            let args = [
+                "eval", "counterfact", "--model", folder + "/tiny.gguf", "--method", method, "--records", "4", "--sequential",
+                "--checkpoint-every", "2", "--hparams", hparams, "--canary-tokens", "200", "--perplexity", "--threads", "1", "--json",
+            ]
+            var command = try LocusCommand.parseAsRoot(args)
+            let data = Data(try captureStandardOutput { try command.run() }.utf8)
+            let r = try JSONDecoder().decode(EvaluationReport.self, from: data)
+            let t = try XCTUnwrap(r.perplexityTrajectory)
+            XCTAssertEqual(t.map(\.edits), [0, 2, 4], method)
+            XCTAssertEqual(t.map(\.firstRecords), [nil, 2, 4], method)
+            XCTAssertEqual(t[1].counterFact?.records, 2)
+            XCTAssertEqual(t[2].counterFact, r.counterFactAfter, "\(method): the last checkpoint is the final score of the first records")
+            XCTAssertEqual(t[2].perplexity, r.perplexityAfter)
+            let path = folder + "/\(method).json"
+            try data.write(to: URL(fileURLWithPath: path))
+            paths.append(path)
+        }
+        var figure = try LocusCommand.parseAsRoot(["eval-figure", "--out", folder + "/sequential"] + paths)
+        _ = try captureStandardOutput { try figure.run() }
+        let png = try Data(contentsOf: URL(fileURLWithPath: folder + "/sequential.png"))
+        XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
+        XCTAssertTrue(try String(contentsOfFile: folder + "/sequential.svg", encoding: .utf8).contains("ultraedit"))
+        // A report without a trajectory is refused by name.
+        var bad = try LocusCommand.parseAsRoot(["eval-figure", "--out", folder + "/bad", hparams])
+        XCTAssertThrowsError(try captureStandardOutput { try bad.run() }) { err in
+            XCTAssertTrue("\(err)".contains("hparams.json"), "\(err)")
+        }
+    }
+}
