@@ -16,6 +16,17 @@ public struct EditProposal: Sendable {
     public var seconds: Double
     /// UltraEdit: its lifelong normalisers after this edit (the session's once kept).
     public var ultraEditMoments: [String: RunningMoments]? = nil
+    /// GRACE: the codebook entry this edit adds or changes.
+    public var codebook: CodebookEdit? = nil
+}
+
+extension Transformer {
+    /// A copy with a proposal's deltas (and GRACE codebook edit) applied.
+    public func applying(_ p: EditProposal) -> Transformer {
+        var t = applying(p.deltas)
+        p.codebook?.apply(to: &t.weights.blocks)
+        return t
+    }
 }
 
 /// Before/after figures of one edit, and whether it was kept.
@@ -90,6 +101,8 @@ public final class Editor: @unchecked Sendable {
     public var fineTuneHyperparameters: [EditMethod: FineTuneHyperparameters] = [:]
     /// UltraEdit's hyperparameters.
     public var ultraEditHyperparameters: UltraEditHyperparameters?
+    /// GRACE's hyperparameters.
+    public var graceHyperparameters: GRACEHyperparameters?
 
     var canaryPerplexity: Double?
     var statisticsCache: [String: KeyStatistics] = [:]
@@ -166,6 +179,7 @@ public final class Editor: @unchecked Sendable {
         self.ledgerPath = ledgerPath
         self.fineTuneHyperparameters = ft
         self.ultraEditHyperparameters = file?.ultraedit
+        self.graceHyperparameters = file?.grace
         self.hyperparameterLookupError = lookupError
     }
 
@@ -182,6 +196,14 @@ public final class Editor: @unchecked Sendable {
 
     /// The validated hyperparameters of any method.
     public func methodHyperparameters(_ method: EditMethod) throws(EditError) -> MethodHyperparameters {
+        if method == .grace {
+            guard let h = graceHyperparameters else {
+                if let hyperparameterLookupError { throw hyperparameterLookupError }
+                throw .malformedHyperparameters(file: "hyperparameters", field: "grace", expected: "values for grace", found: "none")
+            }
+            try h.validate(layerCount: base.config.nLayers)
+            return .grace(h)
+        }
         if method == .ultraedit {
             guard let h = ultraEditHyperparameters else {
                 if let hyperparameterLookupError { throw hyperparameterLookupError }
@@ -271,7 +293,7 @@ public final class Editor: @unchecked Sendable {
     /// Computes the deltas for `requests` on the current weights (nothing is applied).
     public func propose(_ requests: [EditRequest], method: EditMethod, log: ((String) -> Void)? = nil) throws(EditError) -> EditProposal {
         let start = Date()
-        if method.isFineTuning || method == .ultraedit { return try proposeFineTuning(requests, method: method, log: log) }
+        if method.isFineTuning || method == .ultraedit || method == .grace { return try proposeFineTuning(requests, method: method, log: log) }
         let h = try hyperparameters(method)
         // Refused before any statistics or templates are made.
         if method.isRankOne { try ROME.checkApplicable(transformer, layer: h.layers[0]) } else { try MEMIT.checkApplicable(transformer, layers: h.layers) }
@@ -318,7 +340,7 @@ public final class Editor: @unchecked Sendable {
             log?(String(
                 format: "z optimisation %.1f s (%d requests, %.1f steps each on average), keys and hidden states %.1f s, updates %.1f s",
                 res.seconds.targets, requests.count, Double(steps) / Double(max(requests.count, 1)), res.seconds.keys, res.seconds.solve))
-        case .ftL, .ftM, .lora, .ultraedit:
+        case .ftL, .ftM, .lora, .ultraedit, .grace:
             preconditionFailure("fine-tuning and UltraEdit are proposed by proposeFineTuning")
         }
         return EditProposal(
@@ -333,6 +355,15 @@ public final class Editor: @unchecked Sendable {
         let enc = try requireEncoder()
         let examples = requests.map { FineTuning.Example(prompt: enc.prompt($0.filledPrompt), target: enc.target($0.targetNew)) }
         for (r, e) in zip(requests, examples) where e.target.isEmpty { throw .emptyTarget(request: r.id) }
+        if case .grace(let h) = mh {
+            guard examples.count == 1 else { throw .unsupported(what: "GRACE on \(examples.count) requests at once", reason: "it edits one request at a time") }
+            let (edit, losses) = try GRACE.compute(transformer, example: examples[0], hyperparameters: h)
+            var p = EditProposal(
+                method: method, requests: requests, hyperparameters: mh, contextTemplates: [], deltas: [], denominators: [], losses: [losses],
+                seconds: Date().timeIntervalSince(start))
+            p.codebook = edit
+            return p
+        }
         if case .ultraEdit(let h) = mh {
             let (deltas, moments) = try UltraEdit.compute(transformer, examples: examples, hyperparameters: h, moments: try currentUltraEditMoments())
             var p = EditProposal(
@@ -391,7 +422,7 @@ public final class Editor: @unchecked Sendable {
         var failures: [String] = []
         let (checkFailures, norms) = DeltaChecks.check(p.deltas, on: transformer, denominators: p.denominators, guards: guards)
         failures += checkFailures
-        let candidate = failures.isEmpty ? transformer.applying(p.deltas) : transformer
+        let candidate = failures.isEmpty ? transformer.applying(p) : transformer
         for d in p.deltas where failures.isEmpty && !(candidate.linear(of: d)?.weight.allSatisfy(\.isFinite) ?? false) {
             failures.append("\(WeightDelta.describe(d.target)): the edited \(d.matrix.rawValue) has non-finite values")
         }
@@ -441,6 +472,7 @@ public final class Editor: @unchecked Sendable {
     func keep(_ candidate: Transformer, proposal p: EditProposal, outcome: EditOutcome) throws(EditError) {
         var checksums: [String: String] = [:]
         for d in p.deltas { checksums[d.target] = Checksum.fnv1a(candidate.linear(of: d)!.weight) }
+        if let c = p.codebook { checksums[c.target] = candidate.weights.blocks[c.layer].codebook!.checksum }
         var next = ledger
         var state = alphaEdit
         if p.method == .alphaedit, var s = state, let enc = encoder {
@@ -456,7 +488,7 @@ public final class Editor: @unchecked Sendable {
         next.entries.append(
             LedgerEntry(
                 method: p.method, requests: p.requests, hyperparameters: p.hyperparameters, contextTemplates: p.contextTemplates,
-                deltas: p.deltas, report: Ledger.json(outcome), checksums: checksums, time: formatter.string(from: Date())))
+                deltas: p.deltas, report: Ledger.json(outcome), checksums: checksums, time: formatter.string(from: Date()), codebook: p.codebook))
         if let m = p.ultraEditMoments { next.ultraEditMoments = m }
         if let ledgerPath { try next.save(to: ledgerPath) }
         ledger = next
@@ -484,6 +516,7 @@ public final class Editor: @unchecked Sendable {
         var t = base
         for e in ledger.entries {
             for d in e.deltas { d.apply(to: &t.weights.blocks) }
+            e.codebook?.apply(to: &t.weights.blocks)
             guard e.method == .alphaedit else { continue }
             let prompts = try e.requests.map { r throws(EditError) in try MemitPrompts(request: r, templates: e.contextTemplates, encoder: enc) }
             for l in e.hyperparameters.layers {
@@ -537,6 +570,7 @@ public final class Editor: @unchecked Sendable {
                 UltraEdit.record(try UltraEdit.features(t, examples, targets: targets), targets: targets, transformer: t, into: &moments)
             }
             for d in e.deltas { d.apply(to: &t.weights.blocks) }
+            e.codebook?.apply(to: &t.weights.blocks)
         }
         return moments
     }

@@ -258,7 +258,7 @@ public enum Evaluation {
         } else {
             let (f, _) = DeltaChecks.check(p.deltas, on: editor.transformer, denominators: p.denominators, guards: editor.guards)
             pr.failures += f.map { "\(chunk.first!.id)…: \($0)" }
-            let edited = editor.transformer.applying(p.deltas)
+            let edited = editor.transformer.applying(p)
             let (c, z) = try scores(edited, chunk)
             pr.cfAfter += c
             pr.zAfter += z

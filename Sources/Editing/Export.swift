@@ -42,6 +42,11 @@ public enum ModelExport {
         guard src != dst else {
             throw .storage(file: path, reason: "refusing to overwrite the original model file; export to another path")
         }
+        if let i = ledger.entries.firstIndex(where: { $0.codebook != nil }) {
+            throw .unsupported(
+                what: "export of a ledger with GRACE edits (entry \(i) and maybe more)",
+                reason: "GRACE keeps a key→value codebook beside the weights, which a GGUF file (and llama.cpp) has no place for; revert the GRACE edits to export the rest, or keep using the ledger in Locus")
+        }
         var w = gguf.writerCopy()
         var seen = Set<String>()
         let targets = ledger.entries.flatMap(\.deltas).filter { seen.insert($0.target).inserted }

@@ -152,6 +152,7 @@ public enum MethodHyperparameters: Sendable, Equatable, Codable {
     case locate(EditHyperparameters)
     case fineTune(FineTuneHyperparameters)
     case ultraEdit(UltraEditHyperparameters)
+    case grace(GRACEHyperparameters)
 
     /// The edited (or trained) blocks as the file names them.
     public var layers: [Int] {
@@ -159,6 +160,7 @@ public enum MethodHyperparameters: Sendable, Equatable, Codable {
         case .locate(let h): return h.layers
         case .fineTune(let h): return h.layers
         case .ultraEdit(let h): return h.modules.compactMap { WeightDelta.parseTarget(Substring($0))?.layer }
+        case .grace(let h): return [h.layer]
         }
     }
 
@@ -170,6 +172,8 @@ public enum MethodHyperparameters: Sendable, Equatable, Codable {
             self = .fineTune(h)
         } else if let h = try? UltraEditHyperparameters(from: decoder) {
             self = .ultraEdit(h)
+        } else if let h = try? GRACEHyperparameters(from: decoder) {
+            self = .grace(h)
         } else {
             self = .locate(try EditHyperparameters(from: decoder))
         }
@@ -180,6 +184,7 @@ public enum MethodHyperparameters: Sendable, Equatable, Codable {
         case .locate(let h): try h.encode(to: encoder)
         case .fineTune(let h): try h.encode(to: encoder)
         case .ultraEdit(let h): try h.encode(to: encoder)
+        case .grace(let h): try h.encode(to: encoder)
         }
     }
 }

@@ -8,13 +8,18 @@ public enum EditMethod: String, Sendable, Codable, CaseIterable {
     case ftL = "ft-l", ftM = "ft-m", lora
     /// Lifelong editing in closed form from one gradient (`UltraEdit`).
     case ultraedit
+    /// A key→value codebook on one layer, the weights untouched (`GRACE`).
+    case grace
 
     /// True for the methods trained by gradient descent on the weights (their hyperparameters are
     /// `FineTuneHyperparameters`).
     public var isFineTuning: Bool { self == .ftL || self == .ftM || self == .lora }
 
-    /// ROME and r-ROME edit one request at a time (several are applied one after another).
+    /// ROME and r-ROME: rank-one updates, with ROME's context templates and factored C.
     public var isRankOne: Bool { self == .rome || self == .rRome }
+
+    /// ROME, r-ROME and GRACE edit one request at a time (several are applied one after another).
+    public var editsOneRequest: Bool { isRankOne || self == .grace }
 
     /// The name of the method's section in a hyperparameter file.
     public var fileKey: String { rawValue.replacingOccurrences(of: "-", with: "_") }
@@ -195,9 +200,10 @@ public struct HyperparameterFile: Sendable, Codable, Equatable {
     public var ftM: FineTuneHyperparameters?
     public var lora: FineTuneHyperparameters?
     public var ultraedit: UltraEditHyperparameters?
+    public var grace: GRACEHyperparameters?
 
     enum CodingKeys: String, CodingKey {
-        case model, match, source, rome, rRome = "r_rome", memit, emmet, alphaedit, ftL = "ft_l", ftM = "ft_m", lora, ultraedit
+        case model, match, source, rome, rRome = "r_rome", memit, emmet, alphaedit, ftL = "ft_l", ftM = "ft_m", lora, ultraedit, grace
     }
 
     /// The values of a locate-then-edit method (nil for the fine-tuning methods or when absent).
@@ -208,7 +214,7 @@ public struct HyperparameterFile: Sendable, Codable, Equatable {
         case .memit: return memit
         case .emmet: return emmet
         case .alphaedit: return alphaedit
-        case .ftL, .ftM, .lora, .ultraedit: return nil
+        case .ftL, .ftM, .lora, .ultraedit, .grace: return nil
         }
     }
 

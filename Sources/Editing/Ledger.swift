@@ -17,11 +17,14 @@ public struct LedgerEntry: Sendable, Equatable {
     /// `WeightDelta.target` (`"5"`: block 5's `W_out`; `"5.W_Q"`: its `W_Q`).
     public var checksums: [String: String]
     public var time: String
+    /// GRACE: the codebook entry added or changed (the weights are not changed).
+    public var codebook: CodebookEdit?
 
     public init(
         method: EditMethod, requests: [EditRequest], hyperparameters: MethodHyperparameters, contextTemplates: [String],
-        deltas: [WeightDelta], report: String, checksums: [String: String], time: String
+        deltas: [WeightDelta], report: String, checksums: [String: String], time: String, codebook: CodebookEdit? = nil
     ) {
+        self.codebook = codebook
         self.method = method
         self.requests = requests
         self.hyperparameters = hyperparameters
@@ -91,7 +94,22 @@ public struct Ledger: Sendable, Equatable {
                 }
                 d.apply(to: &t.weights.blocks)
             }
+            if let c = e.codebook {
+                guard c.layer >= 0 && c.layer < t.config.nLayers, c.query.count == t.config.dMLP, c.value.count == t.config.dModel else {
+                    throw .ledgerMismatch(
+                        file: file, field: "edits/\(i)/grace", expected: "a key of \(t.config.dMLP) and a value of \(t.config.dModel) at a layer below \(t.config.nLayers)",
+                        found: "layer \(c.layer), \(c.query.count) and \(c.value.count)")
+                }
+                c.apply(to: &t.weights.blocks)
+            }
             for (target, sum) in e.checksums.sorted(by: { WeightDelta.targetOrder($0.key, $1.key) }) {
+                if target.hasSuffix(".codebook"), let l = Int(target.dropLast(".codebook".count)), l >= 0, l < t.config.nLayers {
+                    let got = t.weights.blocks[l].codebook?.checksum ?? "none"
+                    guard got == sum else {
+                        throw .ledgerMismatch(file: file, field: "edits/\(i).checksums.layer_\(target)", expected: sum, found: got)
+                    }
+                    continue
+                }
                 guard let (l, k) = WeightDelta.parseTarget(Substring(target)), l < t.config.nLayers, let w = t.weights.blocks[l].linear(k) else {
                     throw .ledgerMismatch(file: file, field: "edits/\(i).checksums", expected: "targets such as 5 or 5.W_Q of this model", found: target)
                 }
@@ -148,6 +166,12 @@ public struct Ledger: Sendable, Equatable {
                     try f.write(Tensor(shape: [d.inputs, d.rank], data: d.left), at: "\(g)/\(group(d))/left")
                     try f.write(Tensor(shape: [d.outputs, d.rank], data: d.right), at: "\(g)/\(group(d))/right")
                 }
+            }
+            if let c = e.codebook {
+                try f.write(Tensor(shape: [c.query.count], data: c.query), at: "\(g)/grace/query")
+                try f.write(Tensor(shape: [c.value.count], data: c.value), at: "\(g)/grace/value")
+                try f.write(integers: c.label.map(Int64.init), shape: [c.label.count], at: "\(g)/grace/label")
+                try f.setAttributes(["layer": .int(Int64(c.layer)), "epsilon": .double(Double(c.epsilon))], on: "\(g)/grace")
             }
             try f.setAttributes(
                 [
@@ -244,6 +268,8 @@ public struct Ledger: Sendable, Equatable {
                 h = .fineTune(try dec.decode(FineTuneHyperparameters.self, from: hData))
             } else if method == .ultraedit {
                 h = .ultraEdit(try dec.decode(UltraEditHyperparameters.self, from: hData))
+            } else if method == .grace {
+                h = .grace(try dec.decode(GRACEHyperparameters.self, from: hData))
             } else {
                 h = .locate(try dec.decode(EditHyperparameters.self, from: hData))
             }
@@ -267,11 +293,21 @@ public struct Ledger: Sendable, Equatable {
                 }
                 deltas.append(WeightDelta(layer: l, matrix: k, rank: left.shape[1], left: left.data, right: right.data))
             }
+            var codebook: CodebookEdit?
+            if f.exists("\(g)/grace") {
+                let ga = try f.attributes(of: "\(g)/grace")
+                guard case .int(let layer)? = ga["layer"], case .double(let eps)? = ga["epsilon"] else {
+                    throw mismatch("\(g)/grace", "attributes layer and epsilon", "\(ga.keys.sorted())")
+                }
+                codebook = CodebookEdit(
+                    layer: Int(layer), query: try f.readTensor("\(g)/grace/query").data, label: try f.readIntegers("\(g)/grace/label").values.map { Int($0) },
+                    epsilon: Float(eps), value: try f.readTensor("\(g)/grace/value").data)
+            }
             out.append(
                 LedgerEntry(
                     method: method, requests: requests, hyperparameters: h, contextTemplates: templates, deltas: deltas,
                     report: try text("report"), checksums: sums,
-                    time: try text("time")))
+                    time: try text("time"), codebook: codebook))
         }
         return out
     }

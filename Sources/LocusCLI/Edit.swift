@@ -8,7 +8,7 @@ struct Edit: ParsableCommand {
         discussion: """
             Request files (YAML or JSON) hold one request or a list: subject, prompt (with {} or containing the subject), \
             target_new, optional target_true, paraphrases, neighbours. CounterFact and zsRE records are accepted as they are. \
-            See Edits/ for examples. ROME and r-ROME edit requests one after another; the other methods edit them as one batch.
+            See Edits/ for examples. ROME, r-ROME and GRACE edit requests one after another; the other methods edit them as one batch.
             """)
 
     @OptionGroup var options: ModelOptions
@@ -24,7 +24,7 @@ struct Edit: ParsableCommand {
         let e = try editing.editor(m, persistLedger: !dryRun)
         let logger: (String) -> Void = options.json ? { _ in } : { log($0) }
         var outcomes: [EditOutcome] = []
-        let batches = method.isRankOne ? requests.map { [$0] } : [requests]
+        let batches = method.editsOneRequest ? requests.map { [$0] } : [requests]
         for b in batches {
             try e.checkTargets(b)
             let p = try e.propose(b, method: method, log: logger)

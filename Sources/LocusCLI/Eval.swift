@@ -39,7 +39,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         guard let ds = Evaluation.Dataset(rawValue: dataset) else { throw ValidationError("dataset must be counterfact or zsre") }
-        if method.isRankOne && batch != 1 { throw ValidationError("\(method.rawValue) edits one request at a time: use --batch 1") }
+        if method.editsOneRequest && batch != 1 { throw ValidationError("\(method.rawValue) edits one request at a time: use --batch 1") }
         if !lambdas.isEmpty && (method != .memit || sequential) {
             throw ValidationError("--lambdas sweeps MEMIT's λ over independent batches: use it with --method memit and without --sequential")
         }

@@ -126,6 +126,8 @@ extension Transformer {
             dDown = [Float](repeating: 0, count: N * d)
             normBackward(pn, kind: c.norm, x: lt.mlpPreNorm!, stats: lt.postMLPStats!, dy: dResid, dx: &dDown, rows: N, d: d, dWeight: nil, dBias: nil)
         }
+        // Rows a GRACE codebook replaced hold a constant: nothing flows to W_out or to the MLP below.
+        for r in lt.codebookRows { for j in 0..<d { dDown[r * d + j] = 0 } }
         var dPost = linearBackward(w.wOut, x: lt.mlpPost, dy: dDown, rows: N, want: param(.W_out)) { g.parameters[.block(l, .W_out)] = $0 }
         keep(.mlpPost, dPost, [B, T, F])
         var dX2: [Float]

@@ -133,6 +133,11 @@ extension Transformer {
         runner.visit(HookID(.mlpPost, layer: l), &post, shape: [B, T, F])
         lt?.mlpPost = post
         var mlpOut = applyLinear(w.wOut, post, rows: N)
+        if let cb = w.codebook {
+            // GRACE: positions whose key is in the codebook take its value (a constant: no gradient to W_out or the key).
+            let replaced = cb.apply(keys: post, output: &mlpOut, rows: N)
+            lt?.codebookRows = replaced  // (not `lt?.x = apply(...)`: optional chaining would skip the call without a tape)
+        }
         if let pn = w.postMLPNorm {
             lt?.mlpPreNorm = mlpOut
             let r = applyNorm(pn, kind: c.norm, epsilon: c.normEpsilon, mlpOut, rows: N, d: d)

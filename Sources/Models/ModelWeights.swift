@@ -170,6 +170,8 @@ public struct BlockWeights: Sendable, Equatable {
     /// Down projection; row `i` is the value vector of key `i`.
     public var wOut: Linear
     public var postMLPNorm: NormWeights?
+    /// GRACE's codebook on `W_out`'s output (an edit, never read from a model file).
+    public var codebook: Codebook?
 
     public init(
         ln1: NormWeights, wQ: Linear, wK: Linear, wV: Linear, wO: Linear, qNorm: NormWeights? = nil,

@@ -25,6 +25,8 @@ struct LayerTape: Sendable {
     var mlpPost: [Float] = []
     var mlpPreNorm: [Float]?
     var postMLPStats: NormStats?
+    /// Rows whose `W_out` output a GRACE codebook replaced.
+    var codebookRows: [Int] = []
     /// Resumed calls (`forward(resuming:)`): keys and values attended to, frozen prefix then this
     /// call's positions, `[B, prefixWidth + T, kv_width]`.
     var prefix: LayerPrefix?

@@ -181,7 +181,7 @@ final class FineTuningTests: XCTestCase {
     func testShippedFilesHaveEveryMethod() throws {
         for (path, f) in try HyperparameterFile.shipped() {
             for m in EditMethod.allCases {
-                let present = m == .ultraedit ? f.ultraedit != nil : m.isFineTuning ? f.fineTuneValues(for: m) != nil : f.values(for: m) != nil
+                let present = m == .grace ? f.grace != nil : m == .ultraedit ? f.ultraedit != nil : m.isFineTuning ? f.fineTuneValues(for: m) != nil : f.values(for: m) != nil
                 XCTAssertTrue(present, "\(path): \(m.rawValue)")
             }
         }
